@@ -1,0 +1,147 @@
+/**
+ * The request pipeline: payload → parsed request → route → outage cache and
+ * circuit breaker → API → verdict, with one debug line per request and a
+ * warning, with its cause, for every backend failure. Never throws.
+ *
+ * @module
+ */
+
+import type { AuthCache } from "./auth_cache.ts";
+import { askApi, type Outcome, type Policy } from "./backend.ts";
+import { CircuitBreaker } from "./breaker.ts";
+import type { Verdict } from "./framing.ts";
+import type { Logger } from "./logger.ts";
+import { type AuthRequest, parseRequest } from "./request.ts";
+import { type Route, type Router, targetFor } from "./router.ts";
+
+/** What the pipeline needs. */
+export interface AuthenticatorOptions {
+  readonly router: Router;
+  readonly policy: Policy;
+  readonly fetch: typeof fetch;
+  readonly logger: Logger;
+  /** The outage cache; a disabled one costs nothing. */
+  readonly cache?: AuthCache;
+  /** Consecutive backend errors that open a route's breaker (0 = never). */
+  readonly breakerFailures: number;
+  readonly breakerCooldownMs: number;
+  readonly now?: () => number;
+}
+
+/** Handles one request payload and says what to reply. */
+export type Handler = (payload: Uint8Array) => Promise<Verdict>;
+
+/**
+ * Creates the request handler.
+ *
+ * @example Answer one request
+ * ```ts
+ * import { createAuthenticator } from "./authenticator.ts";
+ * // const handle = createAuthenticator({ router, policy, fetch, logger, breakerFailures: 5, breakerCooldownMs: 5000 });
+ * // await handle(new TextEncoder().encode("isuser:alice:example.com")); // "true" | "false" | "error"
+ * ```
+ */
+export function createAuthenticator(options: AuthenticatorOptions): Handler {
+  const { router, policy, logger, cache } = options;
+  const now = options.now ?? (() => performance.now());
+  const breakers = new Map<Route, CircuitBreaker>();
+  for (const route of router.routes) {
+    breakers.set(
+      route,
+      new CircuitBreaker({
+        failures: options.breakerFailures,
+        cooldownMs: options.breakerCooldownMs,
+        onChange: (state, detail) => {
+          const where = route.name === "*" ? "the API" : `the API for ${route.name}`;
+          if (state === "open") {
+            logger.error(
+              `circuit breaker open: ${detail.failures} backend errors in a row from ${where}; ` +
+                `answering error at once for ${detail.cooldownMs} ms`,
+            );
+          } else if (state === "closed") {
+            logger.info(`circuit breaker closed: ${where} answers again`);
+          }
+        },
+      }),
+    );
+  }
+  const cacheOn = cache?.enabled === true;
+
+  return async (payload) => {
+    const started = now();
+    const parsed = parseRequest(payload);
+    if (!parsed.ok) {
+      logger.warn(`rejected request (${payload.length} bytes): ${parsed.reason}; replying false`);
+      return "false";
+    }
+    const request = parsed.request;
+    const { op, user, server } = request;
+    const jid = `${user}@${server}`;
+    const route = router.resolve(server);
+    if (route === undefined) {
+      logger.warn(`${op} ${jid}: no route for domain ${JSON.stringify(server)}; replying error`);
+      return "error";
+    }
+    const cacheable = cacheOn && (op === "auth" || op === "isuser");
+    if (cacheable) {
+      const hit = await cache!.lookup(op, user, server, request.password, "fresh");
+      if (hit.hit) {
+        if (logger.enabled("debug")) {
+          logger.debug(`${op} ${jid} → true (cached ${Math.round(hit.ageMs / 1000)}s ago)`);
+        }
+        return "true";
+      }
+    }
+    const breaker = breakers.get(route)!;
+    let outcome: Outcome;
+    if (breaker.allow()) {
+      outcome = await askApi(options.fetch, targetFor(route, op, server), policy, request);
+      if (outcome.kind === "answer") breaker.success();
+      else breaker.failure();
+    } else {
+      outcome = {
+        kind: "error",
+        failure: "network",
+        cause: `circuit breaker open, next try in ${breaker.retryInMs} ms`,
+        attempts: 0,
+      };
+    }
+    const ms = (now() - started).toFixed(1);
+    if (outcome.kind === "answer") {
+      if (cacheOn) await updateCache(cache!, request, outcome.value);
+      if (logger.enabled("debug")) {
+        logger.debug(
+          `${op} ${jid} → ${outcome.value} (HTTP ${outcome.status}, ${ms} ms` +
+            `${outcome.attempts > 1 ? `, ${outcome.attempts} attempts` : ""})` +
+            `${outcome.message === undefined ? "" : `: ${outcome.message}`}`,
+        );
+      } else if (!outcome.value && outcome.message !== undefined) {
+        logger.info(`${op} ${jid} → false: ${outcome.message}`);
+      }
+      return outcome.value ? "true" : "false";
+    }
+    if (cacheable) {
+      const stale = await cache!.lookup(op, user, server, request.password, "stale");
+      if (stale.hit) {
+        logger.warn(
+          `${op} ${jid}: backend error (${outcome.cause}); serving the success remembered ` +
+            `${Math.round(stale.ageMs / 1000)}s ago`,
+        );
+        return "true";
+      }
+    }
+    logger.warn(`${op} ${jid}: backend error after ${ms} ms: ${outcome.cause}`);
+    return "error";
+  };
+}
+
+async function updateCache(cache: AuthCache, request: AuthRequest, value: boolean): Promise<void> {
+  const { op, user, server, password } = request;
+  if (op === "auth" || op === "isuser") {
+    if (value) await cache.remember(op, user, server, password);
+    else await cache.forget(user, server);
+  } else if (value && op !== "tryregister") {
+    // setpass, removeuser, removeuser3: the remembered password or account is gone.
+    await cache.forget(user, server);
+  }
+}

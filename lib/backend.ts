@@ -1,0 +1,250 @@
+/**
+ * One request to the API: build the HTTP request from a route and a contract,
+ * send it with a per-attempt timeout inside an overall deadline, retry what
+ * is safe to retry, and classify every failure with a cause an admin can act
+ * on. Never throws.
+ *
+ * @module
+ */
+
+import type { Contract, Interpretation } from "./contracts.ts";
+import type { AuthRequest, Operation } from "./request.ts";
+
+/** A fully resolved destination for one request. */
+export interface Target {
+  /** The endpoint URL. */
+  readonly url: string;
+  readonly contract: Contract;
+  /** Fixed headers: credentials, User-Agent, custom headers. */
+  readonly headers: Readonly<Record<string, string>>;
+  /** Adds per-request headers (signatures), given the exact body. */
+  readonly sign?: (body: string) => Promise<Record<string, string>>;
+}
+
+/** Timing and retry policy. */
+export interface Policy {
+  readonly timeoutMs: number;
+  readonly deadlineMs: number;
+  readonly retries: number;
+  /** Backoff before retry n (1-based) is random in [0, min(cap, base·2^(n-1))]. */
+  readonly backoffBaseMs?: number;
+  readonly backoffCapMs?: number;
+}
+
+/** The kind of a failure, as `check` prints it. */
+export type FailureKind =
+  | "dns"
+  | "refused"
+  | "tls"
+  | "timeout"
+  | "network"
+  | "status"
+  | "contract"
+  | "deadline";
+
+/** The result of one request, with what the logs need. */
+export type Outcome =
+  | {
+    readonly kind: "answer";
+    readonly value: boolean;
+    readonly status: number;
+    readonly message?: string;
+    readonly attempts: number;
+  }
+  | {
+    readonly kind: "error";
+    readonly failure: FailureKind;
+    readonly cause: string;
+    readonly status?: number;
+    readonly attempts: number;
+  };
+
+/** Operations that are safe to send twice. */
+const IDEMPOTENT: ReadonlySet<Operation> = new Set(["auth", "isuser", "setpass"]);
+
+/**
+ * Classifies an exception thrown by `fetch` (the wording differs between
+ * Deno and Bun) into a kind and a short cause.
+ *
+ * @example
+ * ```ts
+ * import { classifyFetchError } from "./backend.ts";
+ * classifyFetchError(new TypeError("error sending request: Connection refused (os error 111)"));
+ * // { failure: "refused", cause: "connection refused" }
+ * ```
+ */
+export function classifyFetchError(error: unknown): { failure: FailureKind; cause: string } {
+  const e = error as { name?: string; message?: string; code?: string; cause?: unknown };
+  const text = `${e?.code ?? ""} ${e?.message ?? String(error)} ${
+    (e?.cause as { message?: string; code?: string } | undefined)?.message ?? ""
+  } ${(e?.cause as { code?: string } | undefined)?.code ?? ""}`;
+  if (e?.name === "TimeoutError") return { failure: "timeout", cause: "timed out" };
+  if (/refused|ECONNREFUSED/i.test(text)) {
+    return { failure: "refused", cause: "connection refused" };
+  }
+  if (/dns|lookup|ENOTFOUND|EAI_|getaddrinfo|name or service|resolve/i.test(text)) {
+    return { failure: "dns", cause: `DNS lookup failed (${oneLine(e?.message ?? text)})` };
+  }
+  if (/certificate|tls|ssl|CERT_|self.signed|UNABLE_TO_VERIFY|handshake/i.test(text)) {
+    return { failure: "tls", cause: `TLS failed (${oneLine(e?.message ?? text)})` };
+  }
+  return { failure: "network", cause: oneLine(e?.message ?? String(error)) };
+}
+
+function oneLine(text: string): string {
+  const line = text.replace(/\s+/g, " ").trim();
+  return line.length > 200 ? `${line.slice(0, 200)}…` : line;
+}
+
+/** A sleep that can be cut short (by the deadline). */
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Whether a failed attempt may be repeated. */
+function retryable(op: Operation, failure: FailureKind, status: number | undefined): boolean {
+  // A refused connection never reached the API: safe to repeat for any operation.
+  if (failure === "refused") return true;
+  if (!IDEMPOTENT.has(op)) return false;
+  if (failure === "status") return status === 429 || (status !== undefined && status >= 500);
+  return failure === "timeout" || failure === "network";
+}
+
+/**
+ * Asks the API once (with retries where safe) and returns what it said.
+ * `fetchFn` is the runtime's `fetch` (or one with a private CA).
+ *
+ * @example Ask the API whether a user exists
+ * ```ts
+ * import { askApi } from "./backend.ts";
+ * import { JSON_CONTRACT } from "./contracts.ts";
+ * const outcome = await askApi(fetch, {
+ *   url: "http://127.0.0.1:8080/exists",
+ *   contract: JSON_CONTRACT,
+ *   headers: {},
+ * }, { timeoutMs: 5000, deadlineMs: 20000, retries: 2 }, {
+ *   op: "isuser",
+ *   user: "alice",
+ *   server: "example.com",
+ * });
+ * ```
+ */
+export async function askApi(
+  fetchFn: typeof fetch,
+  target: Target,
+  policy: Policy,
+  request: AuthRequest,
+  now: () => number = () => performance.now(),
+): Promise<Outcome> {
+  const started = now();
+  const { contract } = target;
+  const body = contract.body(request);
+  const base = policy.backoffBaseMs ?? 100;
+  const cap = policy.backoffCapMs ?? 2000;
+  let attempts = 0;
+  let last: Outcome | undefined;
+  while (true) {
+    const remaining = policy.deadlineMs - (now() - started);
+    if (remaining <= 0) break;
+    attempts++;
+    const outcome = await attempt(
+      fetchFn,
+      target,
+      body,
+      request,
+      Math.min(policy.timeoutMs, remaining),
+      attempts,
+    );
+    if (outcome.kind === "answer") return outcome;
+    last = outcome;
+    if (attempts > policy.retries || !retryable(request.op, outcome.failure, outcome.status)) break;
+    const backoff = Math.random() * Math.min(cap, base * 2 ** (attempts - 1));
+    const left = policy.deadlineMs - (now() - started);
+    if (backoff >= left) break;
+    await sleep(backoff);
+  }
+  if (last === undefined) {
+    return { kind: "error", failure: "deadline", cause: "deadline passed before a try", attempts };
+  }
+  return last.kind === "error" && attempts > 1
+    ? { ...last, cause: `${last.cause} (after ${attempts} attempts)` }
+    : last;
+}
+
+async function attempt(
+  fetchFn: typeof fetch,
+  target: Target,
+  body: string,
+  request: AuthRequest,
+  timeoutMs: number,
+  attempts: number,
+): Promise<Outcome> {
+  const headers: Record<string, string> = {
+    ...target.headers,
+    "Content-Type": target.contract.contentType,
+    Accept: target.contract.accept,
+  };
+  if (target.sign) Object.assign(headers, await target.sign(body));
+  let response: Response;
+  const signal = AbortSignal.timeout(timeoutMs);
+  try {
+    response = await fetchFn(target.url, {
+      method: "POST",
+      headers,
+      body,
+      signal,
+      redirect: "manual",
+    });
+  } catch (error) {
+    const { failure, cause } = signal.aborted
+      ? { failure: "timeout" as const, cause: `no answer within ${timeoutMs} ms` }
+      : classifyFetchError(error);
+    return { kind: "error", failure, cause: redact(cause, request), attempts };
+  }
+  let text: string;
+  try {
+    text = await response.text();
+  } catch (error) {
+    const cause = signal.aborted
+      ? `HTTP ${response.status}, body not complete within ${timeoutMs} ms`
+      : `HTTP ${response.status}, body unreadable: ${classifyFetchError(error).cause}`;
+    return {
+      kind: "error",
+      failure: signal.aborted ? "timeout" : "network",
+      cause,
+      status: response.status,
+      attempts,
+    };
+  }
+  const reading: Interpretation = target.contract.interpret(request.op, {
+    status: response.status,
+    body: text,
+  });
+  if (reading.kind === "answer") {
+    return reading.message === undefined
+      ? { kind: "answer", value: reading.value, status: response.status, attempts }
+      : {
+        kind: "answer",
+        value: reading.value,
+        status: response.status,
+        message: redact(reading.message, request),
+        attempts,
+      };
+  }
+  const failure: FailureKind = response.status >= 200 && response.status <= 299
+    ? "contract"
+    : "status";
+  return {
+    kind: "error",
+    failure,
+    cause: redact(reading.cause, request),
+    status: response.status,
+    attempts,
+  };
+}
+
+/** Masks the request's password wherever an API echoed it back. */
+function redact(text: string, request: AuthRequest): string {
+  const p = request.password;
+  return p && p.length > 0 && text.includes(p) ? text.replaceAll(p, "***") : text;
+}

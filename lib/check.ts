@@ -1,0 +1,111 @@
+/**
+ * `xmpp-extauth check OP USER SERVER`: one request to the API, shown in full
+ * (password masked) with the status, the answer, the time taken and, on
+ * failure, the cause spelled out. The admin's first tool.
+ *
+ * @module
+ */
+
+import { createFetch } from "./app.ts";
+import { askApi } from "./backend.ts";
+import type { Config } from "./config.ts";
+import { hasPassword, type Operation } from "./request.ts";
+import { createRouter, targetFor } from "./router.ts";
+import type { Runtime } from "./runtime.ts";
+
+/** Exit codes of `check`: 0 true, 1 false, 2 error. */
+export const CHECK_TRUE = 0;
+/** The API answered false. */
+export const CHECK_FALSE = 1;
+/** The API could not answer, or the check could not be made. */
+export const CHECK_ERROR = 2;
+
+/** What `check` asks. */
+export interface CheckRequest {
+  readonly op: Operation;
+  readonly user: string;
+  readonly server: string;
+}
+
+const HINTS: Readonly<Record<string, string>> = {
+  dns: "the API's host name does not resolve from this machine; check --url",
+  refused: "nothing listens at that host and port; is the API running, is --url right?",
+  tls: "the certificate is not trusted; for a private CA use --ca-file",
+  timeout: "the API did not answer in time; raise --timeout or look at the API's load",
+  status: "the API answered with an error status; see its own logs",
+  contract: "the API answered, but not with the contract (see README, 'The HTTP contract')",
+  network: "the connection failed; see the cause",
+  deadline: "the deadline passed",
+};
+
+/**
+ * Reads the password for `check`: from a terminal prompt with echo off, or
+ * from stdin (one trailing newline removed).
+ *
+ * @example
+ * ```ts
+ * import { readPassword } from "./check.ts";
+ * // const password = await readPassword(runtime);
+ * ```
+ */
+export async function readPassword(runtime: Runtime): Promise<string> {
+  if (runtime.stdinIsTerminal()) return await runtime.readSecretLine("Password: ");
+  const text = await new Response(runtime.stdin()).text();
+  return text.replace(/\r?\n$/, "");
+}
+
+/**
+ * Runs one check and returns the exit code. `print` receives the report lines
+ * (main.ts passes `console.log`).
+ *
+ * @example Check a login
+ * ```ts
+ * import { runCheck } from "./check.ts";
+ * // const code = await runCheck(config, { op: "auth", user: "alice", server: "example.com" }, runtime, console.log);
+ * ```
+ */
+export async function runCheck(
+  config: Config,
+  check: CheckRequest,
+  runtime: Runtime,
+  print: (line: string) => void,
+): Promise<number> {
+  const router = await createRouter(config, runtime.readFile);
+  const fetchFn = createFetch(config, runtime);
+  const route = router.resolve(check.server);
+  if (route === undefined) {
+    print(`error: no route for domain ${JSON.stringify(check.server)} (see "domains" in --config)`);
+    return CHECK_ERROR;
+  }
+  const password = hasPassword(check.op) ? await readPassword(runtime) : undefined;
+  const request = password === undefined
+    ? { op: check.op, user: check.user, server: check.server }
+    : { op: check.op, user: check.user, server: check.server, password };
+  const target = targetFor(route, check.op, check.server);
+  print(`POST ${target.url}`);
+  for (const name of Object.keys(target.headers)) {
+    const value = /^authorization$/i.test(name)
+      ? `${target.headers[name]!.split(" ")[0]} ********`
+      : target.headers[name];
+    print(`${name}: ${value}`);
+  }
+  if (target.sign) print("X-Extauth-Timestamp, X-Extauth-Signature: (signed)");
+  print(`Content-Type: ${target.contract.contentType}`);
+  print(`body: ${target.contract.maskedBody(request)}`);
+  const started = performance.now();
+  const outcome = await askApi(fetchFn, target, {
+    timeoutMs: config.timeoutMs,
+    deadlineMs: config.deadlineMs,
+    retries: config.retries,
+  }, request);
+  const ms = (performance.now() - started).toFixed(1);
+  if (outcome.kind === "answer") {
+    print(`HTTP ${outcome.status} in ${ms} ms`);
+    print(`answer: ${outcome.value}${outcome.message ? ` (${outcome.message})` : ""}`);
+    return outcome.value ? CHECK_TRUE : CHECK_FALSE;
+  }
+  if (outcome.status !== undefined) print(`HTTP ${outcome.status} in ${ms} ms`);
+  print(`error (${outcome.failure}) after ${ms} ms: ${outcome.cause}`);
+  print(`hint: ${HINTS[outcome.failure]}`);
+  return CHECK_ERROR;
+}

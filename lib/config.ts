@@ -1,0 +1,646 @@
+/**
+ * The command line, the environment and the config file, merged into one
+ * validated {@linkcode Config}. Precedence: flag > environment > file >
+ * default. `node:util`'s `parseArgs` fills the role `@std/cli` had in the
+ * design; it is used in this file only.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { formatDuration, parseDuration } from "./duration.ts";
+import { LOG_LEVELS, type LogLevel } from "./logger.ts";
+import { isOperation, type Operation } from "./request.ts";
+
+/** The API contracts the program speaks (see `contracts.ts`). */
+export type ContractName = "json" | "form-status";
+/** The stdin/stdout protocols: ejabberd's framing or Prosody's lines. */
+export type ProtocolName = "ejabberd" | "prosody";
+
+/** Where requests for one XMPP domain go, and with which credentials. */
+export interface RouteConfig {
+  /** Base URL; `{server}` is replaced by the request's domain, URL-encoded. */
+  readonly url: string;
+  readonly contract: ContractName;
+  /** Endpoint overrides by operation; the contract's defaults fill the rest. */
+  readonly endpoints: Readonly<Partial<Record<Operation, string>>>;
+  readonly headers: readonly (readonly [string, string])[];
+  readonly tokenFile?: string;
+  readonly hmacSecretFile?: string;
+  readonly basicAuthFile?: string;
+}
+
+/** The validated configuration of one run. */
+export interface Config {
+  /** The default route, or undefined when only `domains` routes exist. */
+  readonly route: RouteConfig | undefined;
+  /** Routes by XMPP domain (lower case), from the config file. */
+  readonly domains: Readonly<Record<string, RouteConfig>>;
+  readonly protocol: ProtocolName;
+  readonly timeoutMs: number;
+  readonly deadlineMs: number;
+  readonly retries: number;
+  readonly onError: "error" | "false";
+  readonly logLevel: LogLevel;
+  readonly logFile?: string;
+  readonly caFile?: string;
+  readonly cacheTtlMs: number;
+  readonly staleTtlMs: number;
+  readonly cacheSize: number;
+  readonly breakerFailures: number;
+  readonly breakerCooldownMs: number;
+  /** Secrets given directly in the environment (never on the command line). */
+  readonly envSecrets: {
+    readonly token?: string;
+    readonly hmacSecret?: string;
+    readonly basicAuth?: string;
+  };
+}
+
+/** What the command line asks for. */
+export type Command =
+  | { readonly kind: "help" }
+  | { readonly kind: "version" }
+  | { readonly kind: "serve"; readonly config: Config }
+  | {
+    readonly kind: "check";
+    readonly config: Config;
+    readonly op: Operation;
+    readonly user: string;
+    readonly server: string;
+  }
+  | { readonly kind: "self-test" };
+
+/** A bad option, value, variable or config file: exit 2 with this message. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** Where option values come from besides the command line. */
+export interface ConfigSources {
+  readonly args: readonly string[];
+  readonly env: (name: string) => string | undefined;
+  readonly envNames: () => readonly string[];
+  readonly readFile: (path: string) => Uint8Array;
+}
+
+type Kind = "string" | "duration" | "count" | "enum" | "list" | "boolean";
+
+interface OptionSpec {
+  readonly name: string;
+  readonly kind: Kind;
+  readonly help: string;
+  readonly arg?: string;
+  readonly choices?: readonly string[];
+  readonly fallback?: string;
+  /** Not read from the config file (secrets stay in files or the environment). */
+  readonly noFile?: boolean;
+  readonly short?: string;
+}
+
+const OPTIONS: readonly OptionSpec[] = [
+  {
+    name: "url",
+    kind: "string",
+    arg: "URL",
+    help: "base URL of the API; {server} = request domain",
+  },
+  {
+    name: "endpoint",
+    kind: "list",
+    arg: "OP=PATH",
+    help: "rename an endpoint, e.g. auth=v1/login (repeatable)",
+  },
+  {
+    name: "contract",
+    kind: "enum",
+    arg: "NAME",
+    choices: ["json", "form-status"],
+    fallback: "json",
+    help: "API contract: json, or form-status (ejabberd_auth_http, mod_auth_http)",
+  },
+  {
+    name: "protocol",
+    kind: "enum",
+    arg: "NAME",
+    choices: ["ejabberd", "prosody"],
+    fallback: "ejabberd",
+    help: "stdin/stdout protocol: ejabberd framing or Prosody lines",
+  },
+  { name: "timeout", kind: "duration", arg: "DUR", fallback: "5s", help: "time per HTTP attempt" },
+  {
+    name: "deadline",
+    kind: "duration",
+    arg: "DUR",
+    help: "time per request, retries included (20s; 4s for prosody)",
+  },
+  { name: "retries", kind: "count", arg: "N", fallback: "2", help: "retries of safe operations" },
+  {
+    name: "on-error",
+    kind: "enum",
+    arg: "error|false",
+    choices: ["error", "false"],
+    fallback: "error",
+    help: "reply when the API cannot answer: error (not cached) or false",
+  },
+  { name: "token-file", kind: "string", arg: "FILE", help: "file with a Bearer token" },
+  {
+    name: "header",
+    kind: "list",
+    arg: "'NAME: VALUE'",
+    help: "extra request header (repeatable)",
+  },
+  {
+    name: "hmac-secret-file",
+    kind: "string",
+    arg: "FILE",
+    help: "sign requests (X-Extauth-Signature) with this secret",
+  },
+  {
+    name: "basic-auth-file",
+    kind: "string",
+    arg: "FILE",
+    help: "file with USER:PASSWORD for HTTP Basic auth",
+  },
+  { name: "ca-file", kind: "string", arg: "FILE", help: "PEM file of a private CA to trust" },
+  {
+    name: "cache-ttl",
+    kind: "duration",
+    arg: "DUR",
+    fallback: "0",
+    help: "answer remembered successes without asking (0 = off)",
+  },
+  {
+    name: "stale-ttl",
+    kind: "duration",
+    arg: "DUR",
+    fallback: "0",
+    help: "serve remembered successes while the API is down (0 = off)",
+  },
+  { name: "cache-size", kind: "count", arg: "N", fallback: "10000", help: "users remembered" },
+  {
+    name: "breaker-failures",
+    kind: "count",
+    arg: "N",
+    fallback: "5",
+    help: "backend errors in a row that open the breaker (0 = off)",
+  },
+  {
+    name: "breaker-cooldown",
+    kind: "duration",
+    arg: "DUR",
+    fallback: "5s",
+    help: "how long the open breaker answers error at once",
+  },
+  {
+    name: "log-level",
+    kind: "enum",
+    arg: "LEVEL",
+    choices: LOG_LEVELS,
+    fallback: "info",
+    help: "debug, info, warn, error or silent",
+  },
+  { name: "debug", kind: "boolean", help: "same as --log-level debug", short: "d" },
+  { name: "log-file", kind: "string", arg: "FILE", help: "append logs here (reopened on SIGHUP)" },
+  { name: "config", kind: "string", arg: "FILE", help: "JSON config file", noFile: true },
+  { name: "help", kind: "boolean", help: "show this help", short: "h", noFile: true },
+  { name: "version", kind: "boolean", help: "show the version", short: "V", noFile: true },
+  {
+    name: "self-test",
+    kind: "boolean",
+    help: "check: run the framing path in-process",
+    noFile: true,
+  },
+];
+
+const SPEC_BY_NAME = new Map(OPTIONS.map((o) => [o.name, o]));
+const ENV_PREFIX = "XMPP_EXTAUTH_";
+/** Secrets that may come from the environment, never from a flag or the config file. */
+const SECRET_ENV = ["TOKEN", "HMAC_SECRET", "BASIC_AUTH"] as const;
+const SECRET_FLAGS: Readonly<Record<string, string>> = {
+  token: "token-file",
+  "hmac-secret": "hmac-secret-file",
+  "basic-auth": "basic-auth-file",
+  password: "check's prompt or stdin",
+};
+const DOMAIN_KEYS = new Set([
+  "url",
+  "contract",
+  "endpoint",
+  "header",
+  "token-file",
+  "hmac-secret-file",
+  "basic-auth-file",
+]);
+/** ejabberd gives up on a call after 30 s, retries included. */
+const EJABBERD_LIMIT_MS = 30_000;
+
+/** Turns an option name into its environment variable: `on-error` → `XMPP_EXTAUTH_ON_ERROR`. */
+export function envName(option: string): string {
+  return ENV_PREFIX + option.toUpperCase().replaceAll("-", "_");
+}
+
+/**
+ * The `--help` text.
+ *
+ * @example Print help
+ * ```ts
+ * import { helpText } from "./config.ts";
+ * console.log(helpText());
+ * ```
+ */
+export function helpText(): string {
+  const rows = OPTIONS.map((o) => {
+    const flag = `${o.short ? `-${o.short}, ` : "    "}--${o.name}${o.arg ? ` ${o.arg}` : ""}`;
+    const fallback = o.fallback && o.fallback !== "0" ? ` [${o.fallback}]` : "";
+    return `  ${flag.padEnd(34)} ${o.help}${fallback}`;
+  });
+  return [
+    "xmpp-extauth: ejabberd/Prosody external authentication against an HTTP API",
+    "",
+    "Usage:",
+    "  xmpp-extauth --url URL [options]           serve ejabberd on stdin/stdout",
+    "  xmpp-extauth check OP USER SERVER [options] ask the API once (password from stdin)",
+    "  xmpp-extauth check --self-test              test the framing path in-process",
+    "",
+    "OP: auth, isuser, setpass, tryregister, removeuser, removeuser3",
+    "",
+    "Options:",
+    ...rows,
+    "",
+    `Every option can be set as ${ENV_PREFIX}NAME (e.g. ${envName("on-error")}=false);`,
+    `secrets: ${SECRET_ENV.map((s) => ENV_PREFIX + s).join(", ")} or the *-file options.`,
+    "Durations: 250ms, 5s, 2m, 1h; a bare number means seconds.",
+    "Exit codes: 0 ok (check: true), 1 check: false, 2 bad usage or error.",
+  ].join("\n");
+}
+
+type Raw = string | boolean | readonly string[] | undefined;
+
+function fail(message: string): never {
+  throw new ConfigError(message);
+}
+
+function readJsonFile(path: string, sources: ConfigSources): Record<string, unknown> {
+  let text: string;
+  try {
+    text = new TextDecoder().decode(sources.readFile(path));
+  } catch (error) {
+    fail(`Cannot read config file ${path}: ${(error as Error).message}`);
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (error) {
+    fail(`Cannot parse config file ${path}: ${(error as Error).message}`);
+  }
+  if (typeof data !== "object" || data === null || Array.isArray(data)) {
+    fail(`Cannot use config file ${path}: expected a JSON object`);
+  }
+  return data as Record<string, unknown>;
+}
+
+/** Converts a config-file value to the option's raw form, or fails naming the key. */
+function fromFile(where: string, spec: OptionSpec, value: unknown): Raw {
+  const wrong = (expected: string): never =>
+    fail(`Config file: "${where}" must be ${expected}, got ${JSON.stringify(value)}`);
+  switch (spec.kind) {
+    case "boolean":
+      return typeof value === "boolean" ? value : wrong("true or false");
+    case "duration":
+    case "count":
+      if (typeof value === "number" && Number.isFinite(value) && value >= 0) return String(value);
+      return typeof value === "string" ? value : wrong("a number or a duration string");
+    case "list":
+      if (Array.isArray(value) && value.every((v) => typeof v === "string")) return value;
+      if (typeof value === "object" && value !== null && !Array.isArray(value)) {
+        const sep = spec.name === "header" ? ": " : "=";
+        return Object.entries(value).map(([k, v]) =>
+          typeof v === "string" ? `${k}${sep}${v}` : wrong("an object of strings")
+        );
+      }
+      return wrong("an object or an array of strings");
+    default:
+      return typeof value === "string" ? value : wrong("a string");
+  }
+}
+
+function checkFileKeys(
+  where: string,
+  data: Record<string, unknown>,
+  allowed: (k: string) => boolean,
+) {
+  for (const key of Object.keys(data)) {
+    if (key in SECRET_FLAGS) {
+      fail(
+        `Config file: "${where}${key}" is not allowed: secrets come from files or the ` +
+          `environment, use "${SECRET_FLAGS[key]}"`,
+      );
+    }
+    if (!allowed(key)) fail(`Config file: unknown key "${where}${key}"`);
+  }
+}
+
+function parseEndpoints(
+  values: readonly string[],
+  where: string,
+): Partial<Record<Operation, string>> {
+  const endpoints: Partial<Record<Operation, string>> = {};
+  for (const item of values) {
+    const eq = item.indexOf("=");
+    const op = eq < 0 ? item : item.slice(0, eq);
+    const path = eq < 0 ? "" : item.slice(eq + 1).replace(/^\/+/, "");
+    if (!isOperation(op)) {
+      fail(
+        `${where}: unknown operation "${op}" in "${item}" (expected OP=PATH with OP one of ` +
+          "auth, isuser, setpass, tryregister, removeuser, removeuser3)",
+      );
+    }
+    if (path === "" || /[\s?#]/.test(path)) {
+      fail(`${where}: "${item}" needs a path like ${op}=v1/${op}`);
+    }
+    endpoints[op] = path;
+  }
+  return endpoints;
+}
+
+function parseHeaders(values: readonly string[], where: string): [string, string][] {
+  return values.map((item) => {
+    const colon = item.indexOf(":");
+    const name = colon < 0 ? "" : item.slice(0, colon).trim();
+    const value = colon < 0 ? "" : item.slice(colon + 1).trim();
+    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name) || /[\r\n]/.test(value)) {
+      fail(`${where}: "${item.slice(0, 60)}" is not a header: expected "Name: value"`);
+    }
+    if (/^(authorization|content-type|content-length|host)$/i.test(name)) {
+      fail(
+        `${where}: ${name} is set by xmpp-extauth; use --token-file or --basic-auth-file ` +
+          "for credentials",
+      );
+    }
+    return [name, value];
+  });
+}
+
+function checkUrl(url: string, where: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url.replaceAll("{server}", "example.com"));
+  } catch {
+    fail(`${where}: "${url}" is not a URL (expected http://host:port/path)`);
+  }
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
+    fail(`${where}: "${url}" must start with http:// or https://`);
+  }
+  if (parsed.username || parsed.password) {
+    fail(`${where}: credentials in the URL are visible in ps; use --basic-auth-file`);
+  }
+  if (parsed.search || parsed.hash) fail(`${where}: "${url}" must not have a query or fragment`);
+  return url.replace(/\/+$/, "");
+}
+
+function parseCount(text: string, where: string): number {
+  if (!/^\d+$/.test(text.trim())) fail(`${where}: "${text}" is not a whole number`);
+  return Number(text);
+}
+
+function parseDurationAt(text: string, where: string): number {
+  try {
+    return parseDuration(text);
+  } catch (error) {
+    fail(`${where}: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * Parses the command line, environment and config file into a {@linkcode Command}.
+ *
+ * @throws {ConfigError} with a one-line message for anything invalid.
+ * @example Parse a serving command line
+ * ```ts
+ * import { parseCommand } from "./config.ts";
+ * const command = parseCommand({
+ *   args: ["--url", "http://127.0.0.1:8080/auth", "--timeout", "2s"],
+ *   env: () => undefined,
+ *   envNames: () => [],
+ *   readFile: () => new Uint8Array(),
+ * });
+ * // command.kind === "serve", command.config.timeoutMs === 2000
+ * ```
+ */
+export function parseCommand(sources: ConfigSources): Command {
+  for (const arg of sources.args) {
+    const name = /^--([a-z-]+)(=|$)/.exec(arg)?.[1];
+    if (name && name in SECRET_FLAGS) {
+      fail(
+        `--${name} is not accepted on the command line (visible in ps): use ` +
+          `${name === "password" ? SECRET_FLAGS[name] : `--${SECRET_FLAGS[name]}`}`,
+      );
+    }
+  }
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...sources.args],
+      allowPositionals: true,
+      strict: true,
+      options: Object.fromEntries(OPTIONS.map((o) => [o.name, {
+        type: o.kind === "boolean" ? "boolean" as const : "string" as const,
+        ...(o.kind === "list" ? { multiple: true } : {}),
+        ...(o.short ? { short: o.short } : {}),
+      }])),
+    });
+  } catch (error) {
+    fail((error as Error).message.split("\n")[0]!.replace(/\. To specify a positional.*$/, ""));
+  }
+  const flags = parsed.values as Record<string, Raw>;
+  if (flags.help) return { kind: "help" };
+  if (flags.version) return { kind: "version" };
+
+  const positionals = parsed.positionals;
+  const mode = positionals[0] === "check" ? "check" : "serve";
+  if (mode === "serve" && positionals.length > (positionals[0] === "serve" ? 1 : 0)) {
+    fail(
+      `Unexpected argument "${positionals[0] === "serve" ? positionals[1] : positionals[0]}": ` +
+        "serve takes options only (see --help)",
+    );
+  }
+  if (flags["self-test"]) {
+    if (mode !== "check") {
+      fail("--self-test belongs to the check command: xmpp-extauth check --self-test");
+    }
+    return { kind: "self-test" };
+  }
+
+  for (const name of sources.envNames()) {
+    if (!name.startsWith(ENV_PREFIX)) continue;
+    const option = name.slice(ENV_PREFIX.length).toLowerCase().replaceAll("_", "-");
+    const known =
+      (SPEC_BY_NAME.has(option) && !["help", "version", "self-test"].includes(option)) ||
+      (SECRET_ENV as readonly string[]).includes(name.slice(ENV_PREFIX.length));
+    if (!known) fail(`Unknown environment variable ${name} (see --help for the names)`);
+  }
+
+  const configPath = (flags.config as string | undefined) ?? sources.env(envName("config"));
+  const file = configPath === undefined ? {} : readJsonFile(configPath, sources);
+  checkFileKeys(
+    "",
+    file,
+    (key) => key === "domains" || (SPEC_BY_NAME.has(key) && !SPEC_BY_NAME.get(key)!.noFile),
+  );
+
+  const value = (name: string): { raw: Raw; where: string } => {
+    const spec = SPEC_BY_NAME.get(name)!;
+    if (flags[name] !== undefined) return { raw: flags[name], where: `--${name}` };
+    const env = sources.env(envName(name));
+    if (env !== undefined) {
+      const raw = spec.kind === "list"
+        ? env.split(spec.name === "header" ? "\n" : ",").map((s) => s.trim()).filter(Boolean)
+        : spec.kind === "boolean"
+        ? /^(1|true|yes|on)$/i.test(env)
+        : env;
+      return { raw, where: envName(name) };
+    }
+    if (name in file) return { raw: fromFile(name, spec, file[name]), where: `config "${name}"` };
+    return { raw: spec.fallback, where: `--${name}` };
+  };
+  const str = (name: string) => value(name).raw as string | undefined;
+  const enumValue = (name: string): string => {
+    const { raw, where } = value(name);
+    const choices = SPEC_BY_NAME.get(name)!.choices!;
+    if (typeof raw !== "string" || !choices.includes(raw)) {
+      fail(`${where}: "${String(raw)}" is not one of ${choices.join(", ")}`);
+    }
+    return raw;
+  };
+  const duration = (name: string): number => {
+    const { raw, where } = value(name);
+    return parseDurationAt(raw as string, where);
+  };
+  const count = (name: string): number => {
+    const { raw, where } = value(name);
+    return parseCount(raw as string, where);
+  };
+
+  const protocol = enumValue("protocol") as ProtocolName;
+  const contract = enumValue("contract") as ContractName;
+  const timeoutMs = duration("timeout");
+  if (timeoutMs <= 0) fail(`${value("timeout").where}: must be more than 0`);
+  const deadlineMs = value("deadline").raw === undefined
+    ? (protocol === "prosody" ? 4000 : 20_000)
+    : duration("deadline");
+  if (deadlineMs <= 0) fail(`${value("deadline").where}: must be more than 0`);
+  if (protocol === "ejabberd" && deadlineMs >= EJABBERD_LIMIT_MS) {
+    fail(
+      `${value("deadline").where}: ${formatDuration(deadlineMs)} must be below ejabberd's ` +
+        "30s limit, or ejabberd gives up before the answer comes",
+    );
+  }
+  const logFile = str("log-file");
+  const debug = value("debug").raw === true;
+  const logLevel = debug ? "debug" : enumValue("log-level") as LogLevel;
+
+  const endpointsOf = (raw: Raw, where: string) =>
+    parseEndpoints((raw as readonly string[] | undefined) ?? [], where);
+  const headersOf = (raw: Raw, where: string) =>
+    parseHeaders((raw as readonly string[] | undefined) ?? [], where);
+  const optional = (name: string, text: string | undefined): Record<string, string> =>
+    text === undefined ? {} : { [name]: text };
+
+  const endpointValue = value("endpoint");
+  const headerValue = value("header");
+  const base: Omit<RouteConfig, "url"> = {
+    contract,
+    endpoints: endpointsOf(endpointValue.raw, endpointValue.where),
+    headers: headersOf(headerValue.raw, headerValue.where),
+    ...optional("tokenFile", str("token-file")),
+    ...optional("hmacSecretFile", str("hmac-secret-file")),
+    ...optional("basicAuthFile", str("basic-auth-file")),
+  };
+  const urlValue = value("url");
+  const route: RouteConfig | undefined = urlValue.raw === undefined
+    ? undefined
+    : { ...base, url: checkUrl(urlValue.raw as string, urlValue.where) };
+
+  const domains: Record<string, RouteConfig> = {};
+  const domainData = file.domains;
+  if (domainData !== undefined) {
+    if (typeof domainData !== "object" || domainData === null || Array.isArray(domainData)) {
+      fail(`Config file: "domains" must be an object of domain → settings`);
+    }
+    for (const [domain, settings] of Object.entries(domainData)) {
+      const where = `domains.${domain}`;
+      if (typeof settings !== "object" || settings === null || Array.isArray(settings)) {
+        fail(`Config file: "${where}" must be an object`);
+      }
+      const s = settings as Record<string, unknown>;
+      checkFileKeys(`${where}.`, s, (key) => DOMAIN_KEYS.has(key));
+      const get = (key: string) =>
+        key in s ? fromFile(`${where}.${key}`, SPEC_BY_NAME.get(key)!, s[key]) : undefined;
+      const url = (get("url") as string | undefined) ?? route?.url;
+      if (url === undefined) fail(`Config file: "${where}.url" is missing and there is no --url`);
+      const domainContract = (get("contract") as string | undefined) ?? contract;
+      if (domainContract !== "json" && domainContract !== "form-status") {
+        fail(`Config file: "${where}.contract" must be json or form-status`);
+      }
+      const inherit = (key: string, fallback: string | undefined) =>
+        (get(key) as string | undefined) ?? fallback;
+      domains[domain.toLowerCase()] = {
+        url: checkUrl(url, `Config file: "${where}.url"`),
+        contract: domainContract,
+        endpoints: {
+          ...base.endpoints,
+          ...endpointsOf(get("endpoint"), `Config file: "${where}.endpoint"`),
+        },
+        headers: [...base.headers, ...headersOf(get("header"), `Config file: "${where}.header"`)],
+        ...optional("tokenFile", inherit("token-file", base.tokenFile)),
+        ...optional("hmacSecretFile", inherit("hmac-secret-file", base.hmacSecretFile)),
+        ...optional("basicAuthFile", inherit("basic-auth-file", base.basicAuthFile)),
+      };
+    }
+  }
+  if (route === undefined && Object.keys(domains).length === 0) {
+    fail(
+      `Missing --url (or ${envName("url")}, or "url" or "domains" in --config): ` +
+        "the base URL of the API, e.g. --url https://example.com/xmpp",
+    );
+  }
+
+  const envSecret = (key: string) => {
+    const text = sources.env(ENV_PREFIX + key);
+    return text === undefined || text === ""
+      ? {}
+      : { [key === "TOKEN" ? "token" : key === "HMAC_SECRET" ? "hmacSecret" : "basicAuth"]: text };
+  };
+  const caFile = str("ca-file");
+  const config: Config = {
+    route,
+    domains,
+    protocol,
+    timeoutMs,
+    deadlineMs,
+    retries: count("retries"),
+    onError: enumValue("on-error") as "error" | "false",
+    logLevel,
+    ...(logFile === undefined ? {} : { logFile }),
+    ...(caFile === undefined ? {} : { caFile }),
+    cacheTtlMs: duration("cache-ttl"),
+    staleTtlMs: duration("stale-ttl"),
+    cacheSize: Math.max(1, count("cache-size")),
+    breakerFailures: count("breaker-failures"),
+    breakerCooldownMs: duration("breaker-cooldown"),
+    envSecrets: { ...envSecret("TOKEN"), ...envSecret("HMAC_SECRET"), ...envSecret("BASIC_AUTH") },
+  };
+
+  if (mode === "serve") return { kind: "serve", config };
+  const [, op, user, server, ...rest] = positionals;
+  if (op === undefined || user === undefined || server === undefined || rest.length > 0) {
+    fail("Usage: xmpp-extauth check OP USER SERVER [options] (the password is read from stdin)");
+  }
+  if (!isOperation(op)) {
+    fail(
+      `check: unknown operation "${op}" (auth, isuser, setpass, tryregister, removeuser, removeuser3)`,
+    );
+  }
+  return { kind: "check", config, op, user, server };
+}

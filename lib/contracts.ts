@@ -1,0 +1,164 @@
+/**
+ * API contracts: how a request becomes an HTTP body and how an HTTP answer
+ * becomes true, false or "the API could not answer". A contract is a small
+ * table of endpoints, body and answer rules; both share one request path
+ * (`backend.ts`).
+ *
+ * @module
+ */
+
+import type { ContractName } from "./config.ts";
+import type { AuthRequest, Operation } from "./request.ts";
+
+/** What came back from the API. */
+export interface HttpAnswer {
+  readonly status: number;
+  readonly body: string;
+}
+
+/** A contract's reading of an answer. */
+export type Interpretation =
+  | { readonly kind: "answer"; readonly value: boolean; readonly message?: string }
+  | { readonly kind: "error"; readonly cause: string };
+
+/** One API contract. */
+export interface Contract {
+  readonly name: ContractName;
+  /** Default endpoint path of each operation (overridable with `--endpoint`). */
+  readonly endpoints: Readonly<Record<Operation, string>>;
+  readonly contentType: string;
+  readonly accept: string;
+  /** The request body; it carries the password, so it is never logged. */
+  body(request: AuthRequest): string;
+  /** The body with the password masked, for `check` output. */
+  maskedBody(request: AuthRequest): string;
+  interpret(op: Operation, answer: HttpAnswer): Interpretation;
+}
+
+const MASK = "********";
+
+function snippet(body: string): string {
+  const text = body.replace(/\s+/g, " ").trim();
+  return text.length > 80 ? `${text.slice(0, 80)}…` : text;
+}
+
+function jsonBody(r: AuthRequest, password: string | undefined): string {
+  const fields: Record<string, string> = {
+    username: `${r.user}@${r.server}`,
+    user: r.user,
+    server: r.server,
+  };
+  if (password !== undefined) fields.password = password;
+  return JSON.stringify(fields);
+}
+
+/** The default contract: JSON in, `{"success": boolean, "message"?: string}` out. */
+export const JSON_CONTRACT: Contract = {
+  name: "json",
+  endpoints: {
+    auth: "login",
+    isuser: "exists",
+    setpass: "setpass",
+    tryregister: "tryregister",
+    removeuser: "removeuser",
+    removeuser3: "removeuser3",
+  },
+  contentType: "application/json",
+  accept: "application/json",
+  body: (r) => jsonBody(r, r.password),
+  maskedBody: (r) => jsonBody(r, r.password === undefined ? undefined : MASK),
+  interpret(_op, { status, body }) {
+    if (status < 200 || status > 299) {
+      return { kind: "error", cause: `HTTP ${status}${body ? `: ${snippet(body)}` : ""}` };
+    }
+    let data: unknown;
+    try {
+      data = JSON.parse(body);
+    } catch {
+      return {
+        kind: "error",
+        cause: `HTTP ${status} with a body that is not JSON: ${snippet(body)}`,
+      };
+    }
+    if (typeof data !== "object" || data === null || Array.isArray(data)) {
+      return {
+        kind: "error",
+        cause: `HTTP ${status} with JSON that is not an object: ${snippet(body)}`,
+      };
+    }
+    const { success, message } = data as { success?: unknown; message?: unknown };
+    if (typeof success !== "boolean") {
+      return {
+        kind: "error",
+        cause: `HTTP ${status} without a boolean "success": ${snippet(body)}`,
+      };
+    }
+    return typeof message === "string" && message !== ""
+      ? { kind: "answer", value: success, message: snippet(message) }
+      : { kind: "answer", value: success };
+  },
+};
+
+function formBody(r: AuthRequest, password: string | undefined): string {
+  const form = new URLSearchParams({ user: r.user, server: r.server });
+  if (password !== undefined) form.set("pass", password);
+  return form.toString();
+}
+
+/** Statuses a write operation of the form-status contract reads as success. */
+const WRITE_OK = new Set([200, 201, 204]);
+
+/**
+ * The contract of MongooseIM's and ejabberd-contrib's `ejabberd_auth_http` and
+ * Prosody's `mod_auth_http`: form-encoded `user`, `server`, `pass` in a POST
+ * body (never the query string), `200` with `true`/`false` for checks,
+ * `201`/`204` for writes, `409` "exists", `403`/`404` refusals.
+ */
+export const FORM_STATUS_CONTRACT: Contract = {
+  name: "form-status",
+  endpoints: {
+    auth: "check_password",
+    isuser: "user_exists",
+    setpass: "set_password",
+    tryregister: "register",
+    removeuser: "remove_user",
+    removeuser3: "remove_user_validate",
+  },
+  contentType: "application/x-www-form-urlencoded",
+  accept: "text/plain",
+  body: (r) => formBody(r, r.password),
+  maskedBody: (r) => formBody(r, r.password === undefined ? undefined : MASK),
+  interpret(op, { status, body }) {
+    if (op === "auth" || op === "isuser") {
+      const text = body.trim();
+      if (status === 200 && (text === "true" || text === "false")) {
+        return { kind: "answer", value: text === "true" };
+      }
+      return {
+        kind: "error",
+        cause: `HTTP ${status} ${status === 200 ? "with a body other than true/false" : ""}: ${
+          snippet(body)
+        }`.replace(/ +:/, ":"),
+      };
+    }
+    if (WRITE_OK.has(status)) return { kind: "answer", value: true };
+    if (status === 403 || status === 404 || (status === 409 && op === "tryregister")) {
+      const reason = status === 409 ? "exists" : status === 404 ? "not found" : "not allowed";
+      return { kind: "answer", value: false, message: `HTTP ${status} (${reason})` };
+    }
+    return { kind: "error", cause: `HTTP ${status}${body ? `: ${snippet(body)}` : ""}` };
+  },
+};
+
+/**
+ * Looks up a contract by name.
+ *
+ * @example
+ * ```ts
+ * import { contractByName } from "./contracts.ts";
+ * contractByName("json").endpoints.auth; // "login"
+ * ```
+ */
+export function contractByName(name: ContractName): Contract {
+  return name === "json" ? JSON_CONTRACT : FORM_STATUS_CONTRACT;
+}

@@ -1,0 +1,49 @@
+/**
+ * Durations on the command line: `250ms`, `5s`, `2m`, `1h`; a bare number
+ * means seconds.
+ *
+ * @module
+ */
+
+const UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const PATTERN = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/;
+
+/**
+ * Parses a duration into milliseconds.
+ *
+ * @throws {SyntaxError} when the text is not a duration.
+ * @example Parse durations
+ * ```ts
+ * import { parseDuration } from "./duration.ts";
+ * parseDuration("250ms"); // 250
+ * parseDuration("5"); // 5000
+ * parseDuration("2m"); // 120000
+ * ```
+ */
+export function parseDuration(text: string): number {
+  const match = PATTERN.exec(text.trim());
+  if (!match) {
+    throw new SyntaxError(
+      `Cannot parse duration ${JSON.stringify(text)}: expected a number with ms, s, m or h`,
+    );
+  }
+  const ms = Number(match[1]) * UNITS[match[2] ?? "s"]!;
+  return Math.round(ms);
+}
+
+/**
+ * Formats milliseconds the way they are written on the command line.
+ *
+ * @example Format durations
+ * ```ts
+ * import { formatDuration } from "./duration.ts";
+ * formatDuration(5000); // "5s"
+ * formatDuration(250); // "250ms"
+ * ```
+ */
+export function formatDuration(ms: number): string {
+  if (ms >= 3_600_000 && ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
+  if (ms >= 60_000 && ms % 60_000 === 0) return `${ms / 60_000}m`;
+  if (ms >= 1000 && ms % 1000 === 0) return `${ms / 1000}s`;
+  return `${ms}ms`;
+}

@@ -1,0 +1,140 @@
+/**
+ * Parsing of one request payload (`auth:USER:SERVER:PASSWORD`, ...) into a
+ * typed request. USER and SERVER never contain `:`; the password is every
+ * byte after the third colon, colons, newlines and all.
+ *
+ * @module
+ */
+
+/** The operations ejabberd sends to an extauth program. */
+export type Operation =
+  | "auth"
+  | "isuser"
+  | "setpass"
+  | "tryregister"
+  | "removeuser"
+  | "removeuser3";
+
+/** Every operation, in the order README lists them. */
+export const OPERATIONS: readonly Operation[] = [
+  "auth",
+  "isuser",
+  "setpass",
+  "tryregister",
+  "removeuser",
+  "removeuser3",
+];
+
+/** Operations whose request carries a password as fourth field. */
+const WITH_PASSWORD: ReadonlySet<string> = new Set([
+  "auth",
+  "setpass",
+  "tryregister",
+  "removeuser3",
+]);
+const WITHOUT_PASSWORD: ReadonlySet<string> = new Set(["isuser", "removeuser"]);
+
+/** A parsed request. `password` is present exactly for the operations that carry one. */
+export interface AuthRequest {
+  readonly op: Operation;
+  readonly user: string;
+  readonly server: string;
+  readonly password?: string;
+}
+
+/** The result of {@linkcode parseRequest}: a request, or why the payload is not one. */
+export type ParseResult =
+  | { readonly ok: true; readonly request: AuthRequest }
+  | { readonly ok: false; readonly reason: string; readonly op?: string };
+
+const decoder = new TextDecoder("utf-8", { fatal: true });
+const COLON = 0x3a;
+
+/**
+ * Tells whether `op` is one of the {@linkcode OPERATIONS}.
+ *
+ * @example Check an operation name
+ * ```ts
+ * import { isOperation } from "./request.ts";
+ * isOperation("auth"); // true
+ * isOperation("certauth"); // false
+ * ```
+ */
+export function isOperation(op: string): op is Operation {
+  return WITH_PASSWORD.has(op) || WITHOUT_PASSWORD.has(op);
+}
+
+/**
+ * Tells whether the operation carries a password.
+ *
+ * @example
+ * ```ts
+ * import { hasPassword } from "./request.ts";
+ * hasPassword("auth"); // true
+ * hasPassword("isuser"); // false
+ * ```
+ */
+export function hasPassword(op: Operation): boolean {
+  return WITH_PASSWORD.has(op);
+}
+
+/**
+ * Parses one request payload. Never throws: a payload that is not a request
+ * gives `ok: false` with a reason that never contains the password.
+ *
+ * @example Parse a login with a colon in the password
+ * ```ts
+ * import { parseRequest } from "./request.ts";
+ * const r = parseRequest(new TextEncoder().encode("auth:alice:example.com:a:b"));
+ * // { ok: true, request: { op: "auth", user: "alice", server: "example.com", password: "a:b" } }
+ * ```
+ */
+export function parseRequest(payload: Uint8Array): ParseResult {
+  // Split on the first three colons at byte level, so that the password is
+  // taken byte-exact and an invalid byte in it cannot shift the fields.
+  const cuts: number[] = [];
+  for (let i = 0; i < payload.length && cuts.length < 3; i++) {
+    if (payload[i] === COLON) cuts.push(i);
+  }
+  const opEnd = cuts[0] ?? payload.length;
+  let op: string;
+  try {
+    op = decoder.decode(payload.subarray(0, opEnd));
+  } catch {
+    return { ok: false, reason: "operation is not valid UTF-8" };
+  }
+  if (payload.length === 0) return { ok: false, reason: "empty request" };
+  if (!isOperation(op)) {
+    return { ok: false, reason: `unknown operation ${JSON.stringify(op.slice(0, 40))}`, op };
+  }
+  const withPassword = WITH_PASSWORD.has(op);
+  const userEnd = cuts[1];
+  if (cuts[0] === undefined || userEnd === undefined) {
+    return { ok: false, reason: `${op} needs USER:SERVER`, op };
+  }
+  const serverEnd = withPassword ? cuts[2] : payload.length;
+  if (serverEnd === undefined) {
+    return { ok: false, reason: `${op} needs USER:SERVER:PASSWORD`, op };
+  }
+  if (!withPassword && cuts[2] !== undefined) {
+    return { ok: false, reason: `${op} takes USER:SERVER only, got more fields`, op };
+  }
+  let user: string, server: string;
+  try {
+    user = decoder.decode(payload.subarray(cuts[0] + 1, userEnd));
+    server = decoder.decode(payload.subarray(userEnd + 1, serverEnd));
+  } catch {
+    return { ok: false, reason: `${op}: user or server is not valid UTF-8`, op };
+  }
+  if (user === "" || server === "") {
+    return { ok: false, reason: `${op}: empty ${user === "" ? "user" : "server"}`, op };
+  }
+  if (!withPassword) return { ok: true, request: { op, user, server } };
+  let password: string;
+  try {
+    password = decoder.decode(payload.subarray(serverEnd + 1));
+  } catch {
+    return { ok: false, reason: `${op} for ${user}@${server}: password is not valid UTF-8`, op };
+  }
+  return { ok: true, request: { op, user, server, password } };
+}

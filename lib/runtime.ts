@@ -1,0 +1,203 @@
+/**
+ * The runtime adapter: the only module that touches `Deno.*` or `Bun.*`.
+ * Everything else takes the streams and functions of {@linkcode Runtime}, so
+ * the core knows no runtime (the shape of hono's `src/adapter/`).
+ *
+ * @module
+ */
+
+import { closeSync, openSync, readFileSync, writeSync } from "node:fs";
+
+/** The few Bun APIs used here (Bun's own types are not installed). */
+interface BunGlobal {
+  readonly stdin: { stream(): ReadableStream<Uint8Array> };
+}
+
+/** An append-only log file that can be reopened after logrotate moved it. */
+export interface AppendFile {
+  /** Appends text; throws on I/O errors (the logger catches them). */
+  write(text: string): void;
+  /** Closes and opens the path again (SIGHUP). */
+  reopen(): void;
+  close(): void;
+}
+
+/** What the program needs from the runtime. */
+export interface Runtime {
+  readonly name: "deno" | "bun";
+  /** The runtime's own version, e.g. `deno 2.9.6`. */
+  readonly version: string;
+  readonly pid: number;
+  /** Command-line arguments after the program name. */
+  args(): string[];
+  env(name: string): string | undefined;
+  /** Every environment variable, for option validation. */
+  envNames(): string[];
+  /** stdin as a byte stream. */
+  stdin(): ReadableStream<Uint8Array>;
+  stdinIsTerminal(): boolean;
+  /** Writes all bytes to stdout at once, synchronously; throws when stdout is closed. */
+  writeStdout(bytes: Uint8Array): void;
+  /** Writes text to stderr synchronously; errors are swallowed. */
+  writeStderr(text: string): void;
+  readFile(path: string): Uint8Array;
+  openAppend(path: string): AppendFile;
+  /** Calls `handler` on each delivery of the signal (ignored where unsupported). */
+  onSignal(signal: "SIGHUP" | "SIGTERM" | "SIGINT", handler: () => void): void;
+  /** A `fetch` that trusts the given extra CA certificates (PEM) besides the system's. */
+  createFetch(caCerts: readonly string[]): typeof fetch;
+  /** Reads one line from the terminal with echo off. */
+  readSecretLine(prompt: string): Promise<string>;
+  exit(code: number): never;
+}
+
+const encoder = new TextEncoder();
+
+function writeAllSync(fd: number, bytes: Uint8Array): void {
+  let offset = 0;
+  while (offset < bytes.length) {
+    offset += writeSync(fd, bytes, offset, bytes.length - offset);
+  }
+}
+
+function appendFile(path: string): AppendFile {
+  let fd = openSync(path, "a", 0o640);
+  return {
+    write: (text) => writeAllSync(fd, encoder.encode(text)),
+    reopen() {
+      const next = openSync(path, "a", 0o640);
+      closeSync(fd);
+      fd = next;
+    },
+    close: () => closeSync(fd),
+  };
+}
+
+function denoRuntime(): Runtime {
+  const D = Deno;
+  return {
+    name: "deno",
+    version: `deno ${D.version.deno}`,
+    pid: D.pid,
+    args: () => [...D.args],
+    env: (name) => D.env.get(name),
+    envNames: () => Object.keys(D.env.toObject()),
+    stdin: () => D.stdin.readable,
+    stdinIsTerminal: () => D.stdin.isTerminal(),
+    writeStdout(bytes) {
+      let offset = 0;
+      while (offset < bytes.length) offset += D.stdout.writeSync(bytes.subarray(offset));
+    },
+    writeStderr(text) {
+      try {
+        const bytes = encoder.encode(text);
+        let offset = 0;
+        while (offset < bytes.length) offset += D.stderr.writeSync(bytes.subarray(offset));
+      } catch { /* stderr closed: nowhere left to report */ }
+    },
+    readFile: (path) => D.readFileSync(path),
+    openAppend: appendFile,
+    onSignal(signal, handler) {
+      try {
+        D.addSignalListener(signal, handler);
+      } catch { /* not supported on this OS (Windows: SIGHUP) */ }
+    },
+    createFetch(caCerts) {
+      if (caCerts.length === 0) return fetch;
+      const client = D.createHttpClient({ caCerts: [...caCerts] });
+      return ((input: RequestInfo | URL, init?: RequestInit) =>
+        fetch(input, { ...init, client } as RequestInit)) as typeof fetch;
+    },
+    async readSecretLine(prompt) {
+      D.stderr.writeSync(encoder.encode(prompt));
+      D.stdin.setRaw(true);
+      try {
+        return await readLineRaw(D.stdin.readable);
+      } finally {
+        D.stdin.setRaw(false);
+        D.stderr.writeSync(encoder.encode("\n"));
+      }
+    },
+    exit: (code) => D.exit(code),
+  };
+}
+
+function bunRuntime(bun: BunGlobal): Runtime {
+  return {
+    name: "bun",
+    version: `bun ${process.versions.bun}`,
+    pid: process.pid,
+    args: () => process.argv.slice(2),
+    env: (name) => process.env[name],
+    envNames: () => Object.keys(process.env),
+    stdin: () => bun.stdin.stream(),
+    stdinIsTerminal: () => Boolean(process.stdin.isTTY),
+    writeStdout: (bytes) => writeAllSync(1, bytes),
+    writeStderr(text) {
+      try {
+        writeAllSync(2, encoder.encode(text));
+      } catch { /* stderr closed */ }
+    },
+    readFile: (path) => new Uint8Array(readFileSync(path)),
+    openAppend: appendFile,
+    onSignal(signal, handler) {
+      process.on(signal, handler);
+    },
+    createFetch(caCerts) {
+      if (caCerts.length === 0) return fetch;
+      const tls = { ca: [...caCerts] };
+      return ((input: RequestInfo | URL, init?: RequestInit) =>
+        fetch(input, { ...init, tls } as RequestInit)) as typeof fetch;
+    },
+    async readSecretLine(prompt) {
+      writeAllSync(2, encoder.encode(prompt));
+      process.stdin.setRawMode(true);
+      try {
+        return await readLineRaw(bun.stdin.stream());
+      } finally {
+        process.stdin.setRawMode(false);
+        writeAllSync(2, encoder.encode("\n"));
+      }
+    },
+    exit: (code) => process.exit(code),
+  };
+}
+
+/** Reads raw terminal bytes up to Enter; Ctrl-C or Ctrl-D abort. */
+async function readLineRaw(input: ReadableStream<Uint8Array>): Promise<string> {
+  const reader = input.getReader();
+  const bytes: number[] = [];
+  try {
+    while (true) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      for (const byte of value) {
+        if (byte === 0x0d || byte === 0x0a) return new TextDecoder().decode(Uint8Array.from(bytes));
+        if (byte === 0x03 || byte === 0x04) throw new Error("Cannot read password: cancelled");
+        if (byte === 0x7f || byte === 0x08) bytes.pop();
+        else bytes.push(byte);
+      }
+    }
+  } finally {
+    reader.releaseLock();
+  }
+  return new TextDecoder().decode(Uint8Array.from(bytes));
+}
+
+/**
+ * Returns the adapter for the runtime this code runs on.
+ *
+ * @throws {Error} on a runtime that is neither Deno nor Bun.
+ * @example Write a reply to stdout
+ * ```ts
+ * import { detectRuntime } from "./runtime.ts";
+ * const runtime = detectRuntime();
+ * runtime.writeStderr(`running on ${runtime.version}\n`);
+ * ```
+ */
+export function detectRuntime(): Runtime {
+  const g = globalThis as { Deno?: unknown; Bun?: BunGlobal };
+  if (g.Bun !== undefined) return bunRuntime(g.Bun);
+  if (g.Deno !== undefined) return denoRuntime();
+  throw new Error("Cannot start: xmpp-extauth runs on Deno or Bun");
+}

@@ -1,0 +1,55 @@
+/**
+ * xmpp-extauth: ejabberd's (and Prosody's) external authentication program,
+ * answering from a site's HTTP API. This file stays thin: parse the command
+ * line, hand over to `lib/`, turn the result into an exit code. It is the
+ * only place that writes to stdout outside the reply path (help, version and
+ * `check` output).
+ *
+ * @module
+ */
+
+import { runServe } from "./lib/app.ts";
+import { runCheck } from "./lib/check.ts";
+import { ConfigError, helpText, parseCommand } from "./lib/config.ts";
+import { detectRuntime } from "./lib/runtime.ts";
+import { runSelfTest } from "./lib/self_test.ts";
+import { VERSION } from "./lib/version.ts";
+
+const runtime = detectRuntime();
+
+async function main(): Promise<number> {
+  const command = parseCommand({
+    args: runtime.args(),
+    env: runtime.env,
+    envNames: runtime.envNames,
+    readFile: runtime.readFile,
+  });
+  switch (command.kind) {
+    case "help":
+      console.log(helpText());
+      return 0;
+    case "version":
+      console.log(`xmpp-extauth ${VERSION} (${runtime.version})`);
+      return 0;
+    case "self-test": {
+      const { ok, summary } = await runSelfTest();
+      console.log(`${summary} (xmpp-extauth ${VERSION}, ${runtime.version})`);
+      return ok ? 0 : 2;
+    }
+    case "check":
+      return await runCheck(command.config, command, runtime, console.log);
+    case "serve":
+      return await runServe(command.config, runtime);
+  }
+}
+
+try {
+  runtime.exit(await main());
+} catch (error) {
+  if (error instanceof ConfigError) {
+    runtime.writeStderr(`xmpp-extauth: ${error.message}\n`);
+    runtime.exit(2);
+  }
+  runtime.writeStderr(`xmpp-extauth: internal error: ${(error as Error)?.stack ?? error}\n`);
+  runtime.exit(2);
+}
