@@ -102,7 +102,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Handler {
       outcome = {
         kind: "error",
         failure: "network",
-        cause: `circuit breaker open, next try in ${breaker.retryInMs} ms`,
+        cause: `circuit breaker open, next try in ${Math.ceil(breaker.retryInMs)} ms`,
         attempts: 0,
       };
     }

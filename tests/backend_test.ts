@@ -1,0 +1,228 @@
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { askApi, classifyFetchError, type Policy, type Target } from "../lib/backend.ts";
+import { FORM_STATUS_CONTRACT, JSON_CONTRACT } from "../lib/contracts.ts";
+import type { AuthRequest } from "../lib/request.ts";
+import { listen, type ProgrammableServer, reply } from "./helpers/programmable_server.ts";
+
+const AUTH: AuthRequest = {
+  op: "auth",
+  user: "alice",
+  server: "example.com",
+  password: "pa:ss wörd",
+};
+const POLICY: Policy = {
+  timeoutMs: 2000,
+  deadlineMs: 5000,
+  retries: 2,
+  backoffBaseMs: 5,
+  backoffCapMs: 20,
+};
+
+describe("askApi", () => {
+  let api: ProgrammableServer;
+  const target = (path = "login", extra: Partial<Target> = {}): Target => ({
+    url: `${api.url}/${path}`,
+    contract: JSON_CONTRACT,
+    headers: { "User-Agent": "xmpp-extauth/test" },
+    ...extra,
+  });
+  before(async () => {
+    api = await listen();
+  });
+  after(async () => {
+    await api.close();
+  });
+
+  it("posts the JSON body and reads a true answer", async () => {
+    api.on((_req, _body, res) => reply(res, 200, { success: true }));
+    const outcome = await askApi(fetch, target(), POLICY, AUTH);
+    assert.deepEqual(outcome, { kind: "answer", value: true, status: 200, attempts: 1 });
+    assert.equal(api.seen.length, 1);
+    const seen = api.seen[0]!;
+    assert.equal(seen.path, "/login");
+    assert.equal(
+      seen.body,
+      '{"username":"alice@example.com","user":"alice","server":"example.com","password":"pa:ss wörd"}',
+    );
+    assert.equal(seen.headers["content-type"], "application/json");
+    assert.equal(seen.headers["accept"], "application/json");
+    assert.equal(seen.headers["user-agent"], "xmpp-extauth/test");
+  });
+
+  it("passes a false answer's message on, with an echoed password masked", async () => {
+    api.on((_req, _body, res) =>
+      reply(res, 200, { success: false, message: "bad password pa:ss wörd" })
+    );
+    const outcome = await askApi(fetch, target(), POLICY, AUTH);
+    assert.deepEqual(outcome, {
+      kind: "answer",
+      value: false,
+      status: 200,
+      message: "bad password ***",
+      attempts: 1,
+    });
+  });
+
+  it("retries auth after a 500 and a 429, then answers", async () => {
+    let n = 0;
+    api.on((_req, _body, res) => {
+      n++;
+      if (n === 1) reply(res, 500, "oops");
+      else if (n === 2) reply(res, 429, "slow down");
+      else reply(res, 200, { success: true });
+    });
+    const outcome = await askApi(fetch, target(), POLICY, AUTH);
+    assert.equal(outcome.kind, "answer");
+    assert.equal(outcome.attempts, 3);
+    assert.equal(api.seen.length, 3);
+  });
+
+  it("gives up after the configured retries with the last cause", async () => {
+    api.on((_req, _body, res) => reply(res, 503, "<html>down</html>"));
+    const outcome = await askApi(fetch, target(), POLICY, AUTH);
+    assert.equal(outcome.kind, "error");
+    assert.equal(api.seen.length, 3);
+    if (outcome.kind === "error") {
+      assert.equal(outcome.failure, "status");
+      assert.equal(outcome.status, 503);
+      assert.equal(outcome.cause, "HTTP 503: <html>down</html> (after 3 attempts)");
+    }
+  });
+
+  for (const op of ["tryregister", "removeuser", "removeuser3"] as const) {
+    it(`does not retry ${op} once the request may have reached the API`, async () => {
+      api.on((_req, _body, res) => reply(res, 500, "oops"));
+      const request: AuthRequest = op === "removeuser"
+        ? { op, user: "bob", server: "example.com" }
+        : { op, user: "bob", server: "example.com", password: "x" };
+      const outcome = await askApi(fetch, target(op), POLICY, request);
+      assert.equal(outcome.kind, "error");
+      assert.equal(api.seen.length, 1);
+    });
+  }
+
+  it("does not retry a body that breaks the contract", async () => {
+    api.on((_req, _body, res) => reply(res, 200, "<html>login page</html>"));
+    const outcome = await askApi(fetch, target(), POLICY, AUTH);
+    assert.equal(outcome.kind, "error");
+    if (outcome.kind === "error") assert.equal(outcome.failure, "contract");
+    assert.equal(api.seen.length, 1);
+  });
+
+  it("times out each attempt and stops at the deadline", async () => {
+    api.on((_req, _body, res) => setTimeout(() => reply(res, 200, { success: true }), 1500));
+    const outcome = await askApi(fetch, target(), {
+      timeoutMs: 100,
+      deadlineMs: 450,
+      retries: 10,
+      backoffBaseMs: 1,
+      backoffCapMs: 1,
+    }, AUTH);
+    assert.equal(outcome.kind, "error");
+    if (outcome.kind === "error") assert.equal(outcome.failure, "timeout");
+    // 450 ms of deadline hold at most 5 attempts of 100 ms, never the 11 allowed by retries.
+    assert.ok(outcome.attempts >= 2 && outcome.attempts <= 5, `attempts: ${outcome.attempts}`);
+  });
+
+  it("signs with the exact body it sends", async () => {
+    api.on((_req, _body, res) => reply(res, 200, { success: true }));
+    let signed = "";
+    await askApi(
+      fetch,
+      target("login", {
+        sign: (body) => {
+          signed = body;
+          return Promise.resolve({ "X-Test-Signature": `len=${body.length}` });
+        },
+      }),
+      POLICY,
+      AUTH,
+    );
+    assert.equal(signed, api.seen[0]!.body);
+    assert.equal(api.seen[0]!.headers["x-test-signature"], `len=${signed.length}`);
+  });
+
+  it("speaks the form-status contract", async () => {
+    api.on((_req, _body, res) => {
+      res.writeHead(200, { "Content-Type": "text/plain" });
+      res.end("true\n");
+    });
+    const outcome = await askApi(
+      fetch,
+      target("check_password", { contract: FORM_STATUS_CONTRACT }),
+      POLICY,
+      AUTH,
+    );
+    assert.equal(outcome.kind, "answer");
+    assert.equal(api.seen[0]!.headers["content-type"], "application/x-www-form-urlencoded");
+    assert.equal(
+      new URLSearchParams(api.seen[0]!.body).get("pass"),
+      "pa:ss wörd",
+    );
+    assert.equal(api.seen[0]!.path, "/check_password");
+  });
+});
+
+describe("askApi without an API", () => {
+  it("reports a refused connection, and retries it even for tryregister", async () => {
+    const api = await listen();
+    const url = `${api.url}/tryregister`;
+    await api.close();
+    const outcome = await askApi(fetch, { url, contract: JSON_CONTRACT, headers: {} }, POLICY, {
+      op: "tryregister",
+      user: "bob",
+      server: "example.com",
+      password: "x",
+    });
+    assert.equal(outcome.kind, "error");
+    if (outcome.kind === "error") {
+      assert.equal(outcome.failure, "refused");
+      assert.equal(outcome.attempts, 3);
+      assert.match(outcome.cause, /^connection refused/);
+    }
+  });
+
+  it("reports a name that does not resolve as DNS", async () => {
+    const outcome = await askApi(
+      fetch,
+      {
+        url: "http://no-such-host.invalid/login",
+        contract: JSON_CONTRACT,
+        headers: {},
+      },
+      { ...POLICY, retries: 0 },
+      AUTH,
+    );
+    assert.equal(outcome.kind, "error");
+    if (outcome.kind === "error") assert.equal(outcome.failure, "dns", outcome.cause);
+  });
+});
+
+describe("classifyFetchError", () => {
+  it("reads Deno's and Bun's wording", () => {
+    assert.equal(
+      classifyFetchError(
+        new TypeError(
+          "error sending request: tcp connect error: Connection refused (os error 111)",
+        ),
+      ).failure,
+      "refused",
+    );
+    assert.equal(
+      classifyFetchError(
+        Object.assign(new TypeError("Unable to connect"), { code: "ECONNREFUSED" }),
+      ).failure,
+      "refused",
+    );
+    assert.equal(
+      classifyFetchError(new TypeError("invalid peer certificate: UnknownIssuer")).failure,
+      "tls",
+    );
+    assert.equal(
+      classifyFetchError(Object.assign(new Error("x"), { name: "TimeoutError" })).failure,
+      "timeout",
+    );
+    assert.equal(classifyFetchError("weird").failure, "network");
+  });
+});
