@@ -1,0 +1,315 @@
+/**
+ * Tests of scripts/release.ts: argument handling, version rewriting, header checks, SHA256SUMS,
+ * and one real cross-build with bun (linux x64 + arm64) of a tiny entry file.
+ * Runs under `deno test --allow-all` and `bun test`.
+ */
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+import {
+  compileCommand,
+  formatChecksums,
+  parseReleaseArgs,
+  readExecutableKind,
+  setVersion,
+  summarizeFailure,
+  TARGETS,
+} from "../scripts/release.ts";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const SCRIPT = join(ROOT, "scripts", "release.ts");
+
+/** Runs release.ts under the current runtime. */
+function runRelease(args: string[]) {
+  const runtime = process.versions.bun === undefined ? ["run", "-A", SCRIPT] : [SCRIPT];
+  return spawnSync(process.execPath, [...runtime, ...args], { encoding: "utf8" });
+}
+
+describe("release arguments", () => {
+  it("defaults to deno, all five targets and the repository's paths", () => {
+    const options = parseReleaseArgs([]);
+    assert.equal(options.compiler, "deno");
+    assert.deepEqual(options.targets.map((t) => t.name), [
+      "x86_64-unknown-linux-gnu",
+      "aarch64-unknown-linux-gnu",
+      "x86_64-apple-darwin",
+      "aarch64-apple-darwin",
+      "x86_64-pc-windows-msvc",
+    ]);
+    assert.equal(options.version, undefined);
+    assert.equal(options.entry, join(ROOT, "main.ts"));
+    assert.equal(options.outDir, join(ROOT, "dist", "release"));
+    assert.equal(options.versionFile, join(ROOT, "lib", "version.ts"));
+  });
+
+  it("takes a subset of targets, a compiler and a version", () => {
+    const options = parseReleaseArgs([
+      "--compiler",
+      "bun",
+      "--targets",
+      "aarch64-apple-darwin, x86_64-pc-windows-msvc",
+      "--version",
+      "1.2.3-rc.1",
+      "--out-dir",
+      "out",
+    ]);
+    assert.equal(options.compiler, "bun");
+    assert.deepEqual(options.targets.map((t) => t.bun), ["bun-darwin-arm64", "bun-windows-x64-baseline"]);
+    assert.equal(options.version, "1.2.3-rc.1");
+    assert.equal(options.outDir, resolve("out"));
+  });
+
+  it("refuses unknown compilers, targets and versions with one clear message", () => {
+    assert.throws(
+      () => parseReleaseArgs(["--compiler", "node"]),
+      { message: "Cannot parse --compiler: node is not deno or bun" },
+    );
+    assert.throws(
+      () => parseReleaseArgs(["--targets", "x86_64-unknown-linux-gnu,riscv64"]),
+      /^Error: Cannot parse --targets: unknown target riscv64 \(known: x86_64-unknown-linux-gnu,/,
+    );
+    assert.throws(() => parseReleaseArgs(["--targets", ","]), /no target given/);
+    assert.throws(
+      () => parseReleaseArgs(["--version", "v1.2.3"]),
+      { message: "Cannot parse --version: v1.2.3 is not a version like 1.2.3" },
+    );
+    assert.throws(() => parseReleaseArgs(["--nope"]), /nope/);
+  });
+
+  it("builds the documented compiler command lines", () => {
+    const linuxArm = TARGETS[1];
+    assert.ok(linuxArm);
+    const bun = compileCommand("bun", linuxArm, "main.ts", "out/x");
+    assert.deepEqual(bun.slice(1), [
+      "build",
+      "--compile",
+      "--minify",
+      "--target=bun-linux-arm64",
+      "--outfile",
+      "out/x",
+      "main.ts",
+    ]);
+    const deno = compileCommand("deno", linuxArm, "main.ts", "out/x");
+    assert.deepEqual(deno.slice(1), [
+      "compile",
+      "--target",
+      "aarch64-unknown-linux-gnu",
+      "--output",
+      "out/x",
+      "--allow-net",
+      "--allow-read",
+      "--allow-env",
+      "--allow-write",
+      "main.ts",
+    ]);
+  });
+});
+
+describe("setVersion", () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), "release-version-"));
+  });
+  after(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("rewrites only the VERSION literal", () => {
+    const file = join(dir, "version.ts");
+    const head = "/** Docs mentioning export const VERSION. */\n\n/** The version. */\n";
+    writeFileSync(file, `${head}export const VERSION = "0.1.0";\n`);
+    setVersion(file, "2.0.0-beta.1");
+    assert.equal(readFileSync(file, "utf8"), `${head}export const VERSION = "2.0.0-beta.1";\n`);
+  });
+
+  it("refuses a file without a VERSION line, and a missing file", () => {
+    const file = join(dir, "other.ts");
+    writeFileSync(file, "export const NAME = 'x';\n");
+    assert.throws(
+      () => setVersion(file, "1.0.0"),
+      /^Error: Cannot set version: .*other\.ts has no/,
+    );
+    assert.throws(() => setVersion(join(dir, "missing.ts"), "1.0.0"), /missing\.ts has no/);
+  });
+});
+
+/** A 64-byte header with `bytes` written at the given offsets. */
+function header(writes: Array<[number, number[]]>): Uint8Array {
+  const bytes = new Uint8Array(256);
+  for (const [at, values] of writes) bytes.set(values, at);
+  return bytes;
+}
+
+describe("readExecutableKind", () => {
+  it("reads ELF, Mach-O and PE headers", () => {
+    const elf = [0x7f, 0x45, 0x4c, 0x46, 2, 1, 1];
+    assert.deepEqual(readExecutableKind(header([[0, elf], [18, [0x3e, 0]]])), {
+      format: "ELF",
+      cpu: "x86_64",
+    });
+    assert.deepEqual(readExecutableKind(header([[0, elf], [18, [0xb7, 0]]])), {
+      format: "ELF",
+      cpu: "aarch64",
+    });
+    const macho = [0xcf, 0xfa, 0xed, 0xfe];
+    assert.deepEqual(readExecutableKind(header([[0, macho], [4, [7, 0, 0, 1]]])), {
+      format: "Mach-O",
+      cpu: "x86_64",
+    });
+    assert.deepEqual(readExecutableKind(header([[0, macho], [4, [12, 0, 0, 1]]])), {
+      format: "Mach-O",
+      cpu: "aarch64",
+    });
+    const pe = header([[0, [0x4d, 0x5a]], [0x3c, [0x80, 0, 0, 0]], [0x80, [0x50, 0x45, 0, 0]]]);
+    pe.set([0x64, 0x86], 0x84);
+    assert.deepEqual(readExecutableKind(pe), { format: "PE", cpu: "x86_64" });
+  });
+
+  it("answers undefined for other CPUs, 32-bit ELF, scripts and short files", () => {
+    const elf = [0x7f, 0x45, 0x4c, 0x46, 2, 1, 1];
+    assert.equal(readExecutableKind(header([[0, elf], [18, [0x28, 0]]])), undefined); // ARM32
+    assert.equal(readExecutableKind(header([[0, [0x7f, 0x45, 0x4c, 0x46, 1, 1]]])), undefined);
+    assert.equal(readExecutableKind(new TextEncoder().encode("#!/bin/sh\necho hi\n")), undefined);
+    assert.equal(readExecutableKind(new Uint8Array([0x4d, 0x5a])), undefined);
+    assert.equal(readExecutableKind(new Uint8Array()), undefined);
+  });
+});
+
+describe("SHA256SUMS and failure messages", () => {
+  it("formats checksums like sha256sum, sorted by name", () => {
+    assert.equal(
+      formatChecksums({ "xmpp-extauth-b": "bb".repeat(32), "xmpp-extauth-a.exe": "aa".repeat(32) }),
+      `${"aa".repeat(32)}  xmpp-extauth-a.exe\n${"bb".repeat(32)}  xmpp-extauth-b\n`,
+    );
+    assert.equal(formatChecksums({}), "");
+  });
+
+  it("sums up deno compile's download failure in one line", () => {
+    const output = [
+      "\x1b[0m\x1b[32mCompile\x1b[0m main.ts to dist/release/x",
+      "\x1b[0m\x1b[32mDownload\x1b[0m https://dl.deno.land/release/v2.9.6/denort-x.zip",
+      "\x1b[0m\x1b[1m\x1b[31merror\x1b[0m: Writing deno compile executable to temporary file 'x'",
+      "",
+      "Caused by:",
+      "    0: Setting up base binary.",
+      "    1: error sending request for url (https://dl.deno.land/release/v2.9.6/denort-x.zip)",
+      "    2: dns error",
+      "    3: failed to lookup address information: Name or service not known",
+      "",
+      "Stack backtrace:",
+      "   0: <unknown>",
+    ].join("\n");
+    assert.equal(
+      summarizeFailure(output),
+      "cannot download https://dl.deno.land/release/v2.9.6/denort-x.zip: failed to lookup " +
+        "address information: Name or service not known (deno compile fetches its runtime for " +
+        "each target from the network; try --compiler bun)",
+    );
+  });
+
+  it("keeps bun's source location", () => {
+    const output =
+      "1 | const x: = 1\n             ^\nerror: Unexpected =\n    at /src/bad.ts:1:10\n";
+    assert.equal(summarizeFailure(output), "Unexpected = at /src/bad.ts:1:10");
+    assert.equal(summarizeFailure(""), "no output");
+  });
+});
+
+describe("release.ts with bun (real cross-compilation)", () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), "release-build-"));
+    writeFileSync(join(dir, "version.ts"), 'export const VERSION = "0.1.0";\n');
+    writeFileSync(
+      join(dir, "entry.ts"),
+      'import { VERSION } from "./version.ts";\nconsole.log(`entry ${VERSION}`);\n',
+    );
+  });
+  after(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("builds linux x64 and arm64 executables, stamps the version, writes SHA256SUMS", {
+    timeout: 300_000,
+  }, () => {
+    const out = join(dir, "out");
+    const run = runRelease([
+      "--compiler",
+      "bun",
+      "--targets",
+      "x86_64-unknown-linux-gnu,aarch64-unknown-linux-gnu",
+      "--version",
+      "9.8.7",
+      "--version-file",
+      join(dir, "version.ts"),
+      "--entry",
+      join(dir, "entry.ts"),
+      "--out-dir",
+      out,
+    ]);
+    assert.equal(run.stderr, "");
+    assert.equal(run.status, 0);
+    assert.deepEqual(readdirSync(out).sort(), [
+      "SHA256SUMS",
+      "xmpp-extauth-aarch64-unknown-linux-gnu",
+      "xmpp-extauth-x86_64-unknown-linux-gnu",
+    ]);
+
+    // SHA256SUMS: "HEX  NAME" per file, matching the files' real digests.
+    const sums = readFileSync(join(out, "SHA256SUMS"), "utf8");
+    const lines = sums.trimEnd().split("\n");
+    assert.equal(lines.length, 2);
+    for (const line of lines) {
+      const match = /^([0-9a-f]{64}) {2}(xmpp-extauth-[a-z0-9_-]+)$/.exec(line);
+      assert.ok(match, `bad SHA256SUMS line: ${line}`);
+      const digest = createHash("sha256").update(readFileSync(join(out, match[2] ?? ""))).digest();
+      assert.equal(match[1], digest.toString("hex"));
+    }
+
+    // The arm64 file is a 64-bit little-endian ELF for aarch64: e_machine 0xB7 at offset 18.
+    const arm = readFileSync(join(out, "xmpp-extauth-aarch64-unknown-linux-gnu"));
+    assert.deepEqual([...arm.subarray(0, 6)], [0x7f, 0x45, 0x4c, 0x46, 2, 1]);
+    assert.equal(arm.readUInt16LE(18), 0xb7);
+    const x64 = readFileSync(join(out, "xmpp-extauth-x86_64-unknown-linux-gnu"));
+    assert.equal(x64.readUInt16LE(18), 0x3e);
+
+    // The native one runs, with the version written by --version.
+    if (process.platform === "linux" && process.arch === "x64") {
+      const ran = spawnSync(join(out, "xmpp-extauth-x86_64-unknown-linux-gnu"), [], {
+        encoding: "utf8",
+      });
+      assert.equal(ran.stdout, "entry 9.8.7\n");
+    }
+  });
+
+  it("fails with a one-line message when the compiler fails, and leaves no SHA256SUMS", {
+    timeout: 120_000,
+  }, () => {
+    const bad = join(dir, "bad.ts");
+    writeFileSync(bad, "const x: = 1;\n");
+    const out = join(dir, "out-bad");
+    const run = runRelease([
+      "--compiler",
+      "bun",
+      "--targets",
+      "x86_64-unknown-linux-gnu",
+      "--entry",
+      bad,
+      "--out-dir",
+      out,
+    ]);
+    assert.equal(run.status, 1);
+    assert.equal(
+      run.stderr,
+      `Cannot build xmpp-extauth-x86_64-unknown-linux-gnu: bun build failed (exit code 1): ` +
+        `Unexpected = at ${bad}:1:10\n`,
+    );
+    assert.deepEqual(readdirSync(out), []);
+  });
+});

@@ -1,0 +1,136 @@
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:https";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { classifyFetchError } from "../lib/backend.ts";
+import { detectRuntime } from "../lib/runtime.ts";
+
+const runtime = detectRuntime();
+const dir = mkdtempSync(join(tmpdir(), "xmpp-extauth-runtime-"));
+
+describe("detectRuntime", () => {
+  it("names the runtime it runs on", () => {
+    const g = globalThis as { Bun?: unknown };
+    assert.equal(runtime.name, g.Bun === undefined ? "deno" : "bun");
+    assert.match(runtime.version, /^(deno|bun) \d+\.\d+\.\d+/);
+    assert.equal(typeof runtime.pid, "number");
+  });
+
+  it("reads files and the environment", () => {
+    const path = join(dir, "token");
+    writeFileSync(path, "tok\n");
+    assert.deepEqual([...runtime.readFile(path)], [...new TextEncoder().encode("tok\n")]);
+    assert.throws(() => runtime.readFile(join(dir, "missing")));
+    assert.ok(runtime.envNames().includes("PATH"));
+    assert.equal(runtime.env("PATH"), process.env.PATH);
+  });
+
+  it("appends to a log file and reopens it after logrotate moved it", () => {
+    const path = join(dir, "extauth.log");
+    const log = runtime.openAppend(path);
+    log.write("one\n");
+    renameSync(path, `${path}.1`);
+    log.write("two\n");
+    log.reopen();
+    log.write("three\n");
+    log.close();
+    assert.equal(readFileSync(`${path}.1`, "utf8"), "one\ntwo\n");
+    assert.equal(readFileSync(path, "utf8"), "three\n");
+  });
+});
+
+describe("createFetch with a private CA", () => {
+  let server: Server;
+  let url = "";
+  let caPem = "";
+  before(async () => {
+    const openssl = (...args: string[]) =>
+      execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
+    openssl(
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-keyout",
+      "ca.key",
+      "-out",
+      "ca.pem",
+      "-days",
+      "2",
+      "-subj",
+      "/CN=xmpp-extauth test CA",
+      "-addext",
+      "basicConstraints=critical,CA:TRUE",
+      "-addext",
+      "keyUsage=critical,keyCertSign,cRLSign",
+    );
+    openssl(
+      "req",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-keyout",
+      "leaf.key",
+      "-out",
+      "leaf.csr",
+      "-subj",
+      "/CN=127.0.0.1",
+    );
+    writeFileSync(
+      join(dir, "leaf.ext"),
+      "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    );
+    openssl(
+      "x509",
+      "-req",
+      "-in",
+      "leaf.csr",
+      "-CA",
+      "ca.pem",
+      "-CAkey",
+      "ca.key",
+      "-CAcreateserial",
+      "-out",
+      "leaf.pem",
+      "-days",
+      "2",
+      "-extfile",
+      "leaf.ext",
+    );
+    caPem = readFileSync(join(dir, "ca.pem"), "utf8");
+    server = createServer({
+      key: readFileSync(join(dir, "leaf.key")),
+      cert: readFileSync(join(dir, "leaf.pem")),
+    }, (_req, res) => {
+      res.writeHead(200, { "Content-Type": "application/json" });
+      res.end('{"success":true}');
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/login`;
+  });
+  after(async () => {
+    server.closeAllConnections?.();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("refuses the untrusted certificate by default, as a TLS failure", async () => {
+    const error = await runtime.createFetch([])(url, { method: "POST" }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.ok(error !== undefined, "an untrusted certificate must not be accepted");
+    assert.equal(classifyFetchError(error).failure, "tls", String(error));
+  });
+
+  it("trusts the certificate when given the CA", async () => {
+    const response = await runtime.createFetch([caPem])(url, { method: "POST" });
+    assert.equal(response.status, 200);
+    assert.deepEqual(await response.json(), { success: true });
+  });
+});
