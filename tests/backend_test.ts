@@ -125,6 +125,18 @@ describe("askApi", () => {
     assert.ok(outcome.attempts >= 2 && outcome.attempts <= 5, `attempts: ${outcome.attempts}`);
   });
 
+  it("does not follow a redirect: a 3xx is an error naming the status", async () => {
+    api.on((_req, _body, res) => {
+      res.writeHead(302, { Location: "/elsewhere" });
+      res.end();
+    });
+    const outcome = await askApi(fetch, target(), POLICY, AUTH);
+    assert.equal(outcome.kind, "error");
+    if (outcome.kind === "error") assert.equal(outcome.cause, "HTTP 302");
+    assert.equal(api.seen.length, 1);
+    assert.equal(api.seen[0]!.path, "/login");
+  });
+
   it("signs with the exact body it sends", async () => {
     api.on((_req, _body, res) => reply(res, 200, { success: true }));
     let signed = "";
