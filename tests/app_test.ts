@@ -1,0 +1,143 @@
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createFetch, runServe } from "../lib/app.ts";
+import { type Config, ConfigError, parseCommand } from "../lib/config.ts";
+import { encodeFrame } from "../lib/framing.ts";
+import { detectRuntime, type Runtime } from "../lib/runtime.ts";
+import { listen, type ProgrammableServer, reply } from "./helpers/programmable_server.ts";
+
+const encoder = new TextEncoder();
+const real = detectRuntime();
+
+/**
+ * The real runtime with stdin, stdout and stderr swapped for memory, so that
+ * runServe's wiring can be checked in-process (the black-box tests run the
+ * same code with the real streams).
+ */
+function harness(input: Uint8Array[]) {
+  const stdout: number[] = [];
+  let stderr = "";
+  const signals = new Map<string, () => void>();
+  const runtime: Runtime = {
+    ...real,
+    stdin: () =>
+      new ReadableStream<Uint8Array>({
+        start(controller) {
+          for (const chunk of input) controller.enqueue(chunk);
+          controller.close();
+        },
+      }),
+    writeStdout: (bytes) => stdout.push(...bytes),
+    writeStderr: (text) => {
+      stderr += text;
+    },
+    onSignal: (signal, handler) => signals.set(signal, handler),
+  };
+  return { runtime, stdout, stderr: () => stderr, signals };
+}
+
+function config(args: string[]): Config {
+  const command = parseCommand({
+    args,
+    env: () => undefined,
+    envNames: () => [],
+    readFile: real.readFile,
+  });
+  if (command.kind !== "serve") throw new Error("expected serve");
+  return command.config;
+}
+
+describe("runServe", () => {
+  let api: ProgrammableServer;
+  const dir = mkdtempSync(join(tmpdir(), "xmpp-extauth-app-"));
+  before(async () => {
+    api = await listen();
+    api.on((_req, body, res) =>
+      reply(res, 200, { success: body.includes('"password":"right:pw"') })
+    );
+  });
+  after(async () => {
+    await api.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("answers ejabberd frames on stdout and logs to stderr", async () => {
+    const h = harness([
+      encodeFrame(encoder.encode("auth:alice:example.com:right:pw")),
+      encodeFrame(encoder.encode("auth:alice:example.com:wrong:pw")),
+    ]);
+    assert.equal(await runServe(config(["--url", api.url, "--debug"]), h.runtime), 0);
+    assert.deepEqual(h.stdout, [0, 2, 0, 1, 0, 2, 0, 0]);
+    const log = h.stderr();
+    assert.match(
+      log,
+      /INFO {2}xmpp-extauth .* serving ejabberd → http:\/\/127\.0\.0\.1:\d+; timeout 5s, deadline 20s/,
+    );
+    assert.match(log, /DEBUG auth alice@example\.com → true/);
+    assert.match(log, /INFO {2}stdin closed after 2 requests; exiting/);
+    assert.ok(!log.includes("right:pw") && !log.includes("wrong:pw"));
+  });
+
+  it("writes nothing to stderr in Prosody mode, where stderr is the terminal", async () => {
+    const h = harness([
+      encoder.encode("auth:alice:example.com:right:pw\nauth:alice:example.com:x\n"),
+    ]);
+    assert.equal(
+      await runServe(config(["--url", api.url, "--protocol", "prosody", "--debug"]), h.runtime),
+      0,
+    );
+    assert.equal(new TextDecoder().decode(Uint8Array.from(h.stdout)), "1\n0\n");
+    assert.equal(h.stderr(), "");
+  });
+
+  it("logs to --log-file and reopens it on SIGHUP", async () => {
+    const path = join(dir, "extauth.log");
+    const h = harness([encodeFrame(encoder.encode("isuser:alice:example.com"))]);
+    await runServe(
+      config(["--url", api.url, "--protocol", "prosody", "--log-file", path]),
+      h.runtime,
+    );
+    assert.equal(h.stderr(), "");
+    assert.match(
+      readFileSync(path, "utf8"),
+      /xmpp-extauth\[\d+\] INFO {2}xmpp-extauth .* serving prosody/,
+    );
+    renameSync(path, `${path}.1`);
+    h.signals.get("SIGHUP")!();
+    assert.equal(readFileSync(path, "utf8"), "", "SIGHUP opens a new file at the path");
+  });
+
+  it("refuses a log file it cannot open, before serving", async () => {
+    const h = harness([]);
+    await assert.rejects(
+      runServe(config(["--url", api.url, "--log-file", join(dir, "no/such/dir/x.log")]), h.runtime),
+      (error: Error) =>
+        error instanceof ConfigError && /^Cannot open --log-file .*x\.log: /.test(error.message),
+    );
+    assert.deepEqual(h.stdout, []);
+  });
+});
+
+describe("createFetch", () => {
+  it("refuses a CA file that is missing or holds no certificate", () => {
+    const dir = mkdtempSync(join(tmpdir(), "xmpp-extauth-ca-"));
+    try {
+      assert.throws(
+        () =>
+          createFetch(config(["--url", "https://h", "--ca-file", join(dir, "missing.pem")]), real),
+        /^ConfigError: Cannot read --ca-file .*missing\.pem/,
+      );
+      const notPem = join(dir, "key.txt");
+      writeFileSync(notPem, "not a certificate");
+      assert.throws(
+        () => createFetch(config(["--url", "https://h", "--ca-file", notPem]), real),
+        /Cannot use --ca-file .*key\.txt: no PEM certificate in it/,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,137 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { ConfigError, parseCommand } from "../lib/config.ts";
+import { createRouter, targetFor } from "../lib/router.ts";
+import { verifySignature } from "../lib/signing.ts";
+import { VERSION } from "../lib/version.ts";
+
+const encoder = new TextEncoder();
+
+function configOf(
+  args: string[],
+  env: Record<string, string> = {},
+  files: Record<string, string> = {},
+) {
+  const readFile = (path: string) => {
+    if (!(path in files)) throw new Error(`ENOENT: no such file, open '${path}'`);
+    return encoder.encode(files[path]!);
+  };
+  const command = parseCommand({
+    args,
+    env: (name) => env[name],
+    envNames: () => Object.keys(env),
+    readFile,
+  });
+  if (command.kind !== "serve") throw new Error(`expected serve, got ${command.kind}`);
+  return { config: command.config, readFile };
+}
+
+describe("createRouter", () => {
+  it("joins URL and endpoint with one slash, and URL-encodes {server}", async () => {
+    const { config, readFile } = configOf(["--url", "https://api.example/{server}/xmpp///"]);
+    const router = await createRouter(config, readFile);
+    const route = router.resolve("example.com")!;
+    assert.equal(
+      targetFor(route, "auth", "example.com").url,
+      "https://api.example/example.com/xmpp/login",
+    );
+    assert.equal(
+      targetFor(route, "isuser", "a/b?c").url,
+      "https://api.example/a%2Fb%3Fc/xmpp/exists",
+    );
+  });
+
+  it("uses the contract's endpoints unless renamed", async () => {
+    const { config, readFile } = configOf([
+      "--url",
+      "http://h",
+      "--contract",
+      "form-status",
+      "--endpoint",
+      "auth=/v2/check",
+    ]);
+    const route = (await createRouter(config, readFile)).resolve("x")!;
+    assert.equal(targetFor(route, "auth", "x").url, "http://h/v2/check");
+    assert.equal(targetFor(route, "isuser", "x").url, "http://h/user_exists");
+    assert.equal(targetFor(route, "removeuser3", "x").url, "http://h/remove_user_validate");
+  });
+
+  it("sets User-Agent, the Bearer token from a file or the environment, and extra headers", async () => {
+    const fromFile = configOf(
+      ["--url", "http://h", "--token-file", "/t", "--header", "X-A: 1"],
+      {},
+      {
+        "/t": "  tok-file \n",
+      },
+    );
+    const route = (await createRouter(fromFile.config, fromFile.readFile)).resolve("x")!;
+    assert.deepEqual(route.headers, {
+      "User-Agent": `xmpp-extauth/${VERSION}`,
+      "X-A": "1",
+      Authorization: "Bearer tok-file",
+    });
+    const fromEnv = configOf(["--url", "http://h"], { XMPP_EXTAUTH_TOKEN: "tok-env" });
+    const envRoute = (await createRouter(fromEnv.config, fromEnv.readFile)).resolve("x")!;
+    assert.equal(envRoute.headers.Authorization, "Bearer tok-env");
+  });
+
+  it("signs requests so that the API side can verify them", async () => {
+    const { config, readFile } = configOf(["--url", "http://h", "--hmac-secret-file", "/k"], {}, {
+      "/k": "k3y\n",
+    });
+    const route = (await createRouter(config, readFile)).resolve("x")!;
+    const headers = await route.sign!('{"a":1}');
+    const now = Math.floor(Date.now() / 1000);
+    assert.ok(
+      await verifySignature(
+        encoder.encode("k3y"),
+        '{"a":1}',
+        headers["X-Extauth-Timestamp"]!,
+        headers["X-Extauth-Signature"]!,
+        now,
+      ),
+    );
+  });
+
+  it("stops with a ConfigError naming the file, never its content", async () => {
+    const missing = configOf(["--url", "http://h", "--token-file", "/nope"]);
+    await assert.rejects(createRouter(missing.config, missing.readFile), (error: Error) => {
+      assert.ok(error instanceof ConfigError);
+      assert.match(error.message, /^Cannot read --token-file \/nope: /);
+      return true;
+    });
+    const empty = configOf(["--url", "http://h", "--hmac-secret-file", "/e"], {}, { "/e": "\n" });
+    await assert.rejects(
+      createRouter(empty.config, empty.readFile),
+      /Cannot use --hmac-secret-file \/e: the file is empty/,
+    );
+    const both = configOf(
+      ["--url", "http://h", "--token-file", "/t", "--basic-auth-file", "/b"],
+      {},
+      {
+        "/t": "secret-token",
+        "/b": "u:secret-pw",
+      },
+    );
+    await assert.rejects(createRouter(both.config, both.readFile), (error: Error) => {
+      assert.match(error.message, /both a Bearer token and Basic credentials/);
+      assert.ok(!error.message.includes("secret"));
+      return true;
+    });
+    const noColon = configOf(["--url", "http://h", "--basic-auth-file", "/b"], {}, {
+      "/b": "justuser",
+    });
+    await assert.rejects(createRouter(noColon.config, noColon.readFile), /must be USER:PASSWORD/);
+  });
+
+  it("routes domains case-insensitively and falls back to --url", async () => {
+    const { config, readFile } = configOf(["--url", "http://default", "--config", "/c.json"], {}, {
+      "/c.json": JSON.stringify({ domains: { "Example.ORG": { url: "http://org" } } }),
+    });
+    const router = await createRouter(config, readFile);
+    assert.equal(router.resolve("example.org")!.urlTemplate, "http://org");
+    assert.equal(router.resolve("EXAMPLE.org")!.urlTemplate, "http://org");
+    assert.equal(router.resolve("example.com")!.urlTemplate, "http://default");
+    assert.equal(router.routes.length, 2);
+  });
+});
