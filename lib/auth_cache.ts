@@ -1,0 +1,334 @@
+/**
+ * An in-memory cache of successful `auth` and `isuser` answers, so that
+ * logins keep working for a while when the site's API cannot answer
+ * (`--cache-ttl`, `--stale-ttl`, `--cache-size`).
+ *
+ * Passwords are never kept. Each user has one entry, found by an
+ * HMAC-SHA-256 of the user and server under a random key made at start-up
+ * (non-extractable, via Web Crypto); the entry holds the times at which the
+ * API last confirmed that the user exists and that a password was right, and
+ * the HMAC of that password. Only successes are remembered; a definite "no",
+ * a password change or a removal forgets the user. The number of entries is
+ * bounded, the least recently used going first.
+ *
+ * @module
+ */
+
+/** The operations whose successful answers can be remembered. */
+export type CachedOperation = "auth" | "isuser";
+
+/**
+ * How old a remembered answer may be: `"fresh"` (younger than `ttlMs`, used
+ * instead of asking the API) or `"stale"` (younger than the larger of `ttlMs`
+ * and `staleTtlMs`, used when the API cannot answer).
+ */
+export type Freshness = "fresh" | "stale";
+
+/** The result of {@linkcode AuthCache.lookup}. */
+export type CacheLookup =
+  | { readonly hit: true; readonly ageMs: number }
+  | { readonly hit: false };
+
+/** Options for {@linkcode AuthCache.create}. */
+export interface AuthCacheOptions {
+  /** How long a success may be served instead of asking the API (`--cache-ttl`); 0 = never. */
+  readonly ttlMs: number;
+  /** How long a success may be served when the API cannot answer (`--stale-ttl`); 0 = never. */
+  readonly staleTtlMs: number;
+  /** The most users remembered at once (`--cache-size`); 0 disables the cache. */
+  readonly maxEntries: number;
+  /** The clock, in milliseconds; defaults to the monotonic `performance.now()`. */
+  readonly now?: () => number;
+}
+
+/** What the cache knows about one user. Holds MACs and times only. */
+interface Entry {
+  /** When the API last confirmed that the user exists (`isuser` or `auth` true). */
+  existsAt: number;
+  /** HMAC of the last password the API accepted, or undefined. */
+  passwordMac: Uint8Array<ArrayBuffer> | undefined;
+  /** When the API accepted that password. */
+  passwordAt: number;
+}
+
+const MISS: CacheLookup = { hit: false };
+const TAG_USER = 1;
+const TAG_PASSWORD = 2;
+const encoder = new TextEncoder();
+
+function checkOption(name: string, value: number, integer: boolean): void {
+  if (!Number.isFinite(value) || value < 0 || (integer && !Number.isInteger(value))) {
+    throw new RangeError(
+      `Cannot create auth cache: ${name} must be a ${
+        integer ? "whole" : "finite"
+      } number >= 0, got ${value}`,
+    );
+  }
+}
+
+/**
+ * Encodes the user and server, and the password if given, unambiguously:
+ * a tag byte (so a user MAC can never equal a password MAC), then each string
+ * as a 4-byte big-endian byte length followed by its UTF-8 bytes, so that
+ * ("a", "b:c") and ("a:b", "c") or ("a@b", "c") and ("a", "b@c") differ.
+ */
+function encodeInput(user: string, server: string, password?: string): Uint8Array<ArrayBuffer> {
+  const parts = password === undefined
+    ? [encoder.encode(user), encoder.encode(server)]
+    : [encoder.encode(user), encoder.encode(server), encoder.encode(password)];
+  let length = 1;
+  for (const part of parts) length += 4 + part.length;
+  const bytes = new Uint8Array(length);
+  const view = new DataView(bytes.buffer);
+  bytes[0] = password === undefined ? TAG_USER : TAG_PASSWORD;
+  let offset = 1;
+  for (const part of parts) {
+    view.setUint32(offset, part.length);
+    bytes.set(part, offset + 4);
+    offset += 4 + part.length;
+  }
+  // The encoded password is in this buffer: wipe the copies once they are hashed.
+  for (const part of parts) part.fill(0);
+  return bytes;
+}
+
+/** base64 of a 32-byte MAC: a compact Map key (44 characters). */
+function toKey(mac: ArrayBuffer): string {
+  let binary = "";
+  for (const byte of new Uint8Array(mac)) binary += String.fromCharCode(byte);
+  return btoa(binary);
+}
+
+/**
+ * A bounded, least-recently-used cache of successful `auth` and `isuser`
+ * answers that never holds a password. Create it with
+ * {@linkcode AuthCache.create}. When both TTLs are 0 (or `maxEntries` is 0)
+ * the cache is disabled: every method returns at once without hashing.
+ *
+ * Lifecycle of a request: look up a `"fresh"` answer first; on a miss ask the
+ * API; on a definite true call {@linkcode AuthCache.remember}; on a definite
+ * false (or a successful `setpass`, `removeuser`, `removeuser3`) call
+ * {@linkcode AuthCache.forget}; when the API cannot answer, look up a
+ * `"stale"` answer and log that it was served.
+ *
+ * @example Remember a login and serve it while the API is down
+ * ```ts
+ * import { AuthCache } from "./auth_cache.ts";
+ * const cache = await AuthCache.create({ ttlMs: 60_000, staleTtlMs: 3_600_000, maxEntries: 10_000 });
+ * await cache.remember("auth", "alice", "example.com", "s3cret");
+ * await cache.lookup("auth", "alice", "example.com", "s3cret", "fresh"); // { hit: true, ageMs: 0 }
+ * await cache.lookup("auth", "alice", "example.com", "wrong", "stale"); // { hit: false }
+ * await cache.forget("alice", "example.com"); // e.g. after a successful setpass
+ * ```
+ */
+export class AuthCache {
+  /** Whether the cache does anything at all (a TTL above 0 and room for entries). */
+  readonly enabled: boolean;
+  // Plain (TypeScript-only) private fields rather than #fields, so that tests can walk the
+  // whole object and show that no password, user or server name is in it.
+  private readonly key: CryptoKey | undefined;
+  private readonly ttlMs: number;
+  private readonly staleMs: number;
+  private readonly maxEntries: number;
+  private readonly now: () => number;
+  /** Entries by base64 HMAC of the user and server; Map order = least recently used first. */
+  private readonly entries = new Map<string, Entry>();
+
+  private constructor(options: AuthCacheOptions, key: CryptoKey | undefined) {
+    this.enabled = key !== undefined;
+    this.key = key;
+    this.ttlMs = options.ttlMs;
+    this.staleMs = Math.max(options.ttlMs, options.staleTtlMs);
+    this.maxEntries = options.maxEntries;
+    const clock = options.now;
+    this.now = clock === undefined ? () => performance.now() : () => clock();
+  }
+
+  /**
+   * Makes a cache with a fresh random, non-extractable HMAC-SHA-256 key (no
+   * key is made when the cache is disabled).
+   *
+   * @throws {RangeError} if a TTL is negative or not finite, or `maxEntries`
+   * is not a whole number >= 0.
+   *
+   * @example Create a cache from the command-line options
+   * ```ts
+   * import { AuthCache } from "./auth_cache.ts";
+   * const cache = await AuthCache.create({ ttlMs: 0, staleTtlMs: 3_600_000, maxEntries: 10_000 });
+   * cache.enabled; // true: stale answers only, the API is always asked first
+   * ```
+   */
+  static async create(options: AuthCacheOptions): Promise<AuthCache> {
+    checkOption("ttlMs", options.ttlMs, false);
+    checkOption("staleTtlMs", options.staleTtlMs, false);
+    checkOption("maxEntries", options.maxEntries, true);
+    const enabled = (options.ttlMs > 0 || options.staleTtlMs > 0) && options.maxEntries > 0;
+    const key = enabled
+      ? await crypto.subtle.generateKey({ name: "HMAC", hash: "SHA-256" }, false, [
+        "sign",
+        "verify",
+      ])
+      : undefined;
+    return new AuthCache(options, key);
+  }
+
+  /**
+   * The number of users remembered.
+   *
+   * @example Count the entries
+   * ```ts
+   * import { AuthCache } from "./auth_cache.ts";
+   * const cache = await AuthCache.create({ ttlMs: 60_000, staleTtlMs: 0, maxEntries: 10 });
+   * await cache.remember("isuser", "alice", "example.com");
+   * cache.size; // 1
+   * ```
+   */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /**
+   * Looks for a remembered success. For `"auth"` the password must be the
+   * last one the API accepted for this user; for `"isuser"` the password is
+   * ignored. A hit makes the user the most recently used. Entries too old to
+   * ever hit again are dropped on the way.
+   *
+   * @example Serve a remembered answer only while it is fresh
+   * ```ts
+   * import { AuthCache } from "./auth_cache.ts";
+   * let clock = 0;
+   * const cache = await AuthCache.create({
+   *   ttlMs: 1_000,
+   *   staleTtlMs: 10_000,
+   *   maxEntries: 100,
+   *   now: () => clock,
+   * });
+   * await cache.remember("isuser", "alice", "example.com");
+   * clock = 5_000;
+   * await cache.lookup("isuser", "alice", "example.com", undefined, "fresh"); // { hit: false }
+   * await cache.lookup("isuser", "alice", "example.com", undefined, "stale"); // { hit: true, ageMs: 5000 }
+   * ```
+   */
+  async lookup(
+    op: CachedOperation,
+    user: string,
+    server: string,
+    password: string | undefined,
+    freshness: Freshness,
+  ): Promise<CacheLookup> {
+    const key = this.key;
+    if (key === undefined) return MISS;
+    const window = freshness === "fresh" ? this.ttlMs : this.staleMs;
+    if (window <= 0 || (op === "auth" && password === undefined)) return MISS;
+    const id = await this.id(key, user, server);
+    const entry = this.entries.get(id);
+    if (entry === undefined) return MISS;
+    const now = this.now();
+    this.expire(id, entry, now);
+    let at: number;
+    const mac = entry.passwordMac;
+    if (op === "isuser") {
+      at = entry.existsAt;
+    } else {
+      if (mac === undefined) return MISS;
+      const data = encodeInput(user, server, password);
+      // verify() compares the whole MAC in constant time.
+      const same = await crypto.subtle.verify("HMAC", key, mac, data);
+      data.fill(0);
+      if (!same) return MISS;
+      at = entry.passwordAt;
+    }
+    // A clock that went back counts as age 0 rather than as a negative age.
+    const ageMs = Math.max(0, now - at);
+    if (ageMs >= window) return MISS;
+    // The user may have been forgotten, or given a new password, while verify() ran.
+    if (this.entries.get(id) !== entry) return MISS;
+    if (op === "auth" && entry.passwordMac !== mac) return MISS;
+    this.entries.delete(id);
+    this.entries.set(id, entry);
+    return { hit: true, ageMs };
+  }
+
+  /**
+   * Remembers a definite true from the API. A successful `"auth"` records its
+   * password's MAC (replacing the previous password) and also confirms that
+   * the user exists; without a password it only confirms that the user
+   * exists. The user becomes the most recently used; the least recently used
+   * users beyond `maxEntries` are dropped.
+   *
+   * @example Remember a successful login
+   * ```ts
+   * import { AuthCache } from "./auth_cache.ts";
+   * const cache = await AuthCache.create({ ttlMs: 60_000, staleTtlMs: 0, maxEntries: 10 });
+   * await cache.remember("auth", "alice", "example.com", "s3cret");
+   * await cache.lookup("isuser", "alice", "example.com", undefined, "fresh"); // { hit: true, ageMs: 0 }
+   * ```
+   */
+  async remember(
+    op: CachedOperation,
+    user: string,
+    server: string,
+    password?: string,
+  ): Promise<void> {
+    const key = this.key;
+    if (key === undefined) return;
+    const now = this.now();
+    const id = await this.id(key, user, server);
+    let passwordMac: Uint8Array<ArrayBuffer> | undefined;
+    if (op === "auth" && password !== undefined) {
+      const data = encodeInput(user, server, password);
+      passwordMac = new Uint8Array(await crypto.subtle.sign("HMAC", key, data));
+      data.fill(0);
+    }
+    const entry = this.entries.get(id);
+    if (entry === undefined) {
+      this.entries.set(id, { existsAt: now, passwordMac, passwordAt: now });
+    } else {
+      entry.existsAt = Math.max(entry.existsAt, now);
+      if (passwordMac !== undefined) {
+        entry.passwordMac = passwordMac;
+        entry.passwordAt = now;
+      }
+      this.entries.delete(id);
+      this.entries.set(id, entry);
+    }
+    for (const oldest of this.entries.keys()) {
+      if (this.entries.size <= this.maxEntries) break;
+      this.entries.delete(oldest);
+    }
+  }
+
+  /**
+   * Forgets everything about a user: call it after a definite false for
+   * `auth` or `isuser`, and after a successful `setpass`, `removeuser` or
+   * `removeuser3`.
+   *
+   * @example Forget a user whose password changed
+   * ```ts
+   * import { AuthCache } from "./auth_cache.ts";
+   * const cache = await AuthCache.create({ ttlMs: 60_000, staleTtlMs: 0, maxEntries: 10 });
+   * await cache.remember("auth", "alice", "example.com", "old");
+   * await cache.forget("alice", "example.com");
+   * cache.size; // 0
+   * ```
+   */
+  async forget(user: string, server: string): Promise<void> {
+    const key = this.key;
+    if (key === undefined) return;
+    this.entries.delete(await this.id(key, user, server));
+  }
+
+  private async id(key: CryptoKey, user: string, server: string): Promise<string> {
+    return toKey(await crypto.subtle.sign("HMAC", key, encodeInput(user, server)));
+  }
+
+  /** Drops what can never hit again (older than the stale window). */
+  private expire(id: string, entry: Entry, now: number): void {
+    if (entry.passwordMac !== undefined && now - entry.passwordAt >= this.staleMs) {
+      entry.passwordMac = undefined;
+    }
+    if (entry.passwordMac === undefined && now - entry.existsAt >= this.staleMs) {
+      this.entries.delete(id);
+    }
+  }
+}
