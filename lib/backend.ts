@@ -216,9 +216,10 @@ async function attempt(
       attempts,
     };
   }
+  // Mask an echoed password before any part of the body can reach a message.
   const reading: Interpretation = target.contract.interpret(request.op, {
     status: response.status,
-    body: text,
+    body: redact(text, request),
   });
   if (reading.kind === "answer") {
     return reading.message === undefined
@@ -243,8 +244,17 @@ async function attempt(
   };
 }
 
-/** Masks the request's password wherever an API echoed it back. */
+/**
+ * Masks the request's password wherever an API echoed it back, as it is and
+ * as JSON or a form would escape it. Applied to the raw body (before a
+ * snippet could cut the password in half) and again to what was parsed out.
+ */
 function redact(text: string, request: AuthRequest): string {
   const p = request.password;
-  return p && p.length > 0 && text.includes(p) ? text.replaceAll(p, "***") : text;
+  if (!p) return text;
+  let out = text;
+  for (const form of new Set([p, JSON.stringify(p).slice(1, -1), encodeURIComponent(p)])) {
+    if (out.includes(form)) out = out.replaceAll(form, "***");
+  }
+  return out;
 }

@@ -369,8 +369,14 @@ function parseHeaders(values: readonly string[], where: string): [string, string
     const colon = item.indexOf(":");
     const name = colon < 0 ? "" : item.slice(0, colon).trim();
     const value = colon < 0 ? "" : item.slice(colon + 1).trim();
-    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name) || /[\r\n]/.test(value)) {
-      fail(`${where}: "${item.slice(0, 60)}" is not a header: expected "Name: value"`);
+    // The value may be a credential: name it, never echo it.
+    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) {
+      fail(
+        `${where}: a value of ${item.length} characters is not a header: expected "Name: value"`,
+      );
+    }
+    if (/[\x00-\x08\x0a-\x1f\x7f]/.test(value)) {
+      fail(`${where}: the value of header ${name} contains a line break or control character`);
     }
     if (/^(authorization|content-type|content-length|host)$/i.test(name)) {
       fail(
@@ -395,7 +401,9 @@ function checkUrl(url: string, where: string): string {
   if (parsed.username || parsed.password) {
     fail(`${where}: credentials in the URL are visible in ps; use --basic-auth-file`);
   }
-  if (parsed.search || parsed.hash) fail(`${where}: "${url}" must not have a query or fragment`);
+  if (parsed.search || parsed.hash || /[?#]/.test(url)) {
+    fail(`${where}: "${url}" must not have a query or fragment`);
+  }
   return url.replace(/\/+$/, "");
 }
 
@@ -475,8 +483,8 @@ export function parseCommand(sources: ConfigSources): Command {
   for (const name of sources.envNames()) {
     if (!name.startsWith(ENV_PREFIX)) continue;
     const option = name.slice(ENV_PREFIX.length).toLowerCase().replaceAll("_", "-");
-    const known =
-      (SPEC_BY_NAME.has(option) && !["help", "version", "self-test"].includes(option)) ||
+    const known = (SPEC_BY_NAME.has(option) && envName(option) === name &&
+      !["help", "version", "self-test"].includes(option)) ||
       (SECRET_ENV as readonly string[]).includes(name.slice(ENV_PREFIX.length));
     if (!known) fail(`Unknown environment variable ${name} (see --help for the names)`);
   }
@@ -489,9 +497,10 @@ export function parseCommand(sources: ConfigSources): Command {
     (key) => key === "domains" || (SPEC_BY_NAME.has(key) && !SPEC_BY_NAME.get(key)!.noFile),
   );
 
-  const value = (name: string): { raw: Raw; where: string } => {
+  // source: 0 flag, 1 environment, 2 config file, 3 default.
+  const value = (name: string): { raw: Raw; where: string; source: number } => {
     const spec = SPEC_BY_NAME.get(name)!;
-    if (flags[name] !== undefined) return { raw: flags[name], where: `--${name}` };
+    if (flags[name] !== undefined) return { raw: flags[name], where: `--${name}`, source: 0 };
     const env = sources.env(envName(name));
     if (env !== undefined) {
       const raw = spec.kind === "list"
@@ -499,10 +508,12 @@ export function parseCommand(sources: ConfigSources): Command {
         : spec.kind === "boolean"
         ? /^(1|true|yes|on)$/i.test(env)
         : env;
-      return { raw, where: envName(name) };
+      return { raw, where: envName(name), source: 1 };
     }
-    if (name in file) return { raw: fromFile(name, spec, file[name]), where: `config "${name}"` };
-    return { raw: spec.fallback, where: `--${name}` };
+    if (name in file) {
+      return { raw: fromFile(name, spec, file[name]), where: `config "${name}"`, source: 2 };
+    }
+    return { raw: spec.fallback, where: `--${name}`, source: 3 };
   };
   const str = (name: string) => value(name).raw as string | undefined;
   const enumValue = (name: string): string => {
@@ -537,8 +548,11 @@ export function parseCommand(sources: ConfigSources): Command {
     );
   }
   const logFile = str("log-file");
-  const debug = value("debug").raw === true;
-  const logLevel = debug ? "debug" : enumValue("log-level") as LogLevel;
+  // --debug and --log-level compete by source (flag > environment > file >
+  // default); within one source, --debug wins.
+  const debugValue = value("debug");
+  const debugSet = debugValue.raw === true && debugValue.source <= value("log-level").source;
+  const logLevel = debugSet ? "debug" : enumValue("log-level") as LogLevel;
 
   const endpointsOf = (raw: Raw, where: string) =>
     parseEndpoints((raw as readonly string[] | undefined) ?? [], where);
@@ -585,6 +599,9 @@ export function parseCommand(sources: ConfigSources): Command {
       }
       const inherit = (key: string, fallback: string | undefined) =>
         (get(key) as string | undefined) ?? fallback;
+      if (domain.toLowerCase() in domains) {
+        fail(`Config file: "${where}" appears twice (domains are compared in lower case)`);
+      }
       domains[domain.toLowerCase()] = {
         url: checkUrl(url, `Config file: "${where}.url"`),
         contract: domainContract,

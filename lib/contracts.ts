@@ -39,6 +39,7 @@ const MASK = "********";
 
 function snippet(body: string): string {
   const text = body.replace(/\s+/g, " ").trim();
+  if (text === "") return "(empty body)";
   return text.length > 80 ? `${text.slice(0, 80)}…` : text;
 }
 

@@ -6,6 +6,9 @@
  */
 
 const UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+/** The longest duration a timer can wait (2^31 - 1 ms, about 24.8 days). */
+export const MAX_DURATION_MS = 2_147_483_647;
+
 const PATTERN = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/;
 
 /**
@@ -27,8 +30,13 @@ export function parseDuration(text: string): number {
       `Cannot parse duration ${JSON.stringify(text)}: expected a number with ms, s, m or h`,
     );
   }
-  const ms = Number(match[1]) * UNITS[match[2] ?? "s"]!;
-  return Math.round(ms);
+  const ms = Math.round(Number(match[1]) * UNITS[match[2] ?? "s"]!);
+  if (!(ms <= MAX_DURATION_MS)) {
+    throw new RangeError(
+      `Cannot use duration ${JSON.stringify(text)}: longer than 596h, the most a timer can wait`,
+    );
+  }
+  return ms;
 }
 
 /**

@@ -106,20 +106,27 @@ export async function* readFrames(
   onEnd?: (end: FrameEnd) => void,
 ): AsyncGenerator<Incoming, void, undefined> {
   const reader = input.getReader();
-  // Bytes of an unfinished frame carried over between chunks.
-  let pending: Uint8Array = new Uint8Array(0);
+  // Chunks of an unfinished frame, joined only once the whole frame is there,
+  // so a frame arriving byte by byte costs O(n), not O(n²).
+  let parts: Uint8Array[] = [];
+  let partsLength = 0;
+  // The whole length of the unfinished frame (header included), once known.
+  let needed = -1;
   try {
     while (true) {
       const { value, done } = await reader.read();
       if (done) break;
       if (value.length === 0) continue;
       let chunk: Uint8Array = value;
-      if (pending.length > 0) {
-        const joined = new Uint8Array(pending.length + chunk.length);
-        joined.set(pending);
-        joined.set(chunk, pending.length);
-        chunk = joined;
-        pending = new Uint8Array(0);
+      if (partsLength > 0) {
+        parts.push(chunk.slice());
+        partsLength += chunk.length;
+        if (needed < 0 && partsLength >= 2) needed = 2 + frameLength(parts);
+        if (needed < 0 || partsLength < needed) continue;
+        chunk = concat(parts, partsLength);
+        parts = [];
+        partsLength = 0;
+        needed = -1;
       }
       let offset = 0;
       while (chunk.length - offset >= 2) {
@@ -129,15 +136,39 @@ export async function* readFrames(
         yield { ok: true, payload: chunk.subarray(offset + 2, end) };
         offset = end;
       }
-      if (offset < chunk.length) pending = chunk.slice(offset);
+      if (offset < chunk.length) {
+        // Copy: the runtime may reuse the chunk's buffer for the next read.
+        const rest = chunk.slice(offset);
+        parts = [rest];
+        partsLength = rest.length;
+        needed = rest.length >= 2 ? 2 + ((rest[0]! << 8) | rest[1]!) : -1;
+      }
     }
   } finally {
     reader.releaseLock();
   }
-  if (pending.length > 0) {
+  if (partsLength > 0) {
     onEnd?.({
-      leftover: pending.length,
-      announced: pending.length >= 2 ? (pending[0]! << 8) | pending[1]! : -1,
+      leftover: partsLength,
+      announced: partsLength >= 2 ? frameLength(parts) : -1,
     });
   }
+}
+
+/** The length announced by the first two bytes of `parts` (which hold at least two). */
+function frameLength(parts: readonly Uint8Array[]): number {
+  const first = parts[0]!;
+  const high = first[0]!;
+  const low = first.length > 1 ? first[1]! : parts[1]![0]!;
+  return (high << 8) | low;
+}
+
+function concat(parts: readonly Uint8Array[], length: number): Uint8Array {
+  const joined = new Uint8Array(length);
+  let at = 0;
+  for (const part of parts) {
+    joined.set(part, at);
+    at += part.length;
+  }
+  return joined;
 }

@@ -67,7 +67,9 @@ export interface LoggerOptions {
  */
 export function createLogger(options: LoggerOptions): Logger {
   const threshold = RANK[options.level];
-  const secrets = (options.secrets ?? []).filter((s) => s.length > 0);
+  // Longest first, so that a secret containing another is masked whole.
+  const secrets = (options.secrets ?? []).filter((s) => s.length > 0)
+    .sort((a, b) => b.length - a.length);
   const now = options.now ?? (() => new Date());
   const tag = options.tag === undefined ? "" : `${options.tag} `;
   const write = (level: LogLevel, message: string) => {

@@ -96,7 +96,7 @@ export async function serve(options: ServeOptions): Promise<ServeResult> {
     try {
       options.write(protocol.encode(verdict));
     } catch (error) {
-      logger.info(`stdout closed (${(error as Error).message}); exiting`);
+      logger.info(`stdout closed (${(error as Error)?.message ?? String(error)}); exiting`);
       return { requests, reason: "stdout-closed" };
     }
   }
