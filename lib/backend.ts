@@ -197,7 +197,7 @@ async function attempt(
     });
   } catch (error) {
     const { failure, cause } = signal.aborted
-      ? { failure: "timeout" as const, cause: `no answer within ${timeoutMs} ms` }
+      ? { failure: "timeout" as const, cause: `no answer within ${Math.round(timeoutMs)} ms` }
       : classifyFetchError(error);
     return { kind: "error", failure, cause: redact(cause, request), attempts };
   }
@@ -206,7 +206,7 @@ async function attempt(
     text = await response.text();
   } catch (error) {
     const cause = signal.aborted
-      ? `HTTP ${response.status}, body not complete within ${timeoutMs} ms`
+      ? `HTTP ${response.status}, body not complete within ${Math.round(timeoutMs)} ms`
       : `HTTP ${response.status}, body unreadable: ${classifyFetchError(error).cause}`;
     return {
       kind: "error",
