@@ -60,7 +60,10 @@ describe("release arguments", () => {
       "out",
     ]);
     assert.equal(options.compiler, "bun");
-    assert.deepEqual(options.targets.map((t) => t.bun), ["bun-darwin-arm64", "bun-windows-x64-baseline"]);
+    assert.deepEqual(options.targets.map((t) => t.bun), [
+      "bun-darwin-arm64",
+      "bun-windows-x64-baseline",
+    ]);
     assert.equal(options.version, "1.2.3-rc.1");
     assert.equal(options.outDir, resolve("out"));
   });
