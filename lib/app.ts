@@ -89,7 +89,7 @@ export async function runServe(config: Config, runtime: Runtime): Promise<number
   const { logger, reopen } = createLogging(config, runtime);
   runtime.onSignal("SIGHUP", reopen);
   const router = await createRouter(config, runtime.readFile);
-  const fetchFn = createFetch(config, runtime);
+  const fetchers = createFetch(config, runtime);
   const cache = await AuthCache.create({
     ttlMs: config.cacheTtlMs,
     staleTtlMs: config.staleTtlMs,
@@ -97,7 +97,7 @@ export async function runServe(config: Config, runtime: Runtime): Promise<number
   });
   const handle = createAuthenticator({
     router,
-    fetch: fetchFn,
+    ...fetchers,
     logger,
     cache,
     policy: { timeoutMs: config.timeoutMs, deadlineMs: config.deadlineMs, retries: config.retries },
@@ -129,26 +129,41 @@ export async function runServe(config: Config, runtime: Runtime): Promise<number
   return 0;
 }
 
+/** The two `fetch` functions the pipeline uses. */
+export interface Fetchers {
+  /** For `auth`, `isuser`, `setpass`: keeps connections alive. */
+  readonly fetch: typeof fetch;
+  /** For `tryregister`, `removeuser`, `removeuser3`: never sends a request twice. */
+  readonly fetchOnce: typeof fetch;
+}
+
 /**
- * The `fetch` to use: the runtime's own, trusting `--ca-file` when given.
+ * The `fetch` functions to use: the runtime's own, trusting `--ca-file` when
+ * given, and one that never re-sends for operations that must run once.
  *
  * @throws {ConfigError} when the CA file is unreadable or holds no certificate.
  * @example
  * ```ts
  * import { createFetch } from "./app.ts";
- * // const fetchFn = createFetch(config, runtime);
+ * // const { fetch, fetchOnce } = createFetch(config, runtime);
  * ```
  */
-export function createFetch(config: Config, runtime: Runtime): typeof fetch {
-  if (config.caFile === undefined) return runtime.createFetch([]);
-  let pem: string;
-  try {
-    pem = new TextDecoder().decode(runtime.readFile(config.caFile));
-  } catch (error) {
-    throw new ConfigError(`Cannot read --ca-file ${config.caFile}: ${(error as Error).message}`);
+export function createFetch(config: Config, runtime: Runtime): Fetchers {
+  const caCerts: string[] = [];
+  if (config.caFile !== undefined) {
+    let pem: string;
+    try {
+      pem = new TextDecoder().decode(runtime.readFile(config.caFile));
+    } catch (error) {
+      throw new ConfigError(`Cannot read --ca-file ${config.caFile}: ${(error as Error).message}`);
+    }
+    if (!pem.includes("-----BEGIN CERTIFICATE-----")) {
+      throw new ConfigError(`Cannot use --ca-file ${config.caFile}: no PEM certificate in it`);
+    }
+    caCerts.push(pem);
   }
-  if (!pem.includes("-----BEGIN CERTIFICATE-----")) {
-    throw new ConfigError(`Cannot use --ca-file ${config.caFile}: no PEM certificate in it`);
-  }
-  return runtime.createFetch([pem]);
+  return {
+    fetch: runtime.createFetch(caCerts),
+    fetchOnce: runtime.createFetch(caCerts, { reuse: false }),
+  };
 }

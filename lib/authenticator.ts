@@ -7,7 +7,7 @@
  */
 
 import type { AuthCache } from "./auth_cache.ts";
-import { askApi, type Outcome, type Policy } from "./backend.ts";
+import { askApi, isIdempotent, type Outcome, type Policy } from "./backend.ts";
 import { CircuitBreaker } from "./breaker.ts";
 import type { Verdict } from "./framing.ts";
 import type { Logger } from "./logger.ts";
@@ -18,7 +18,10 @@ import { type Route, type Router, targetFor } from "./router.ts";
 export interface AuthenticatorOptions {
   readonly router: Router;
   readonly policy: Policy;
+  /** For operations that may be sent twice (`auth`, `isuser`, `setpass`). */
   readonly fetch: typeof fetch;
+  /** For operations that must reach the API at most once; defaults to `fetch`. */
+  readonly fetchOnce?: typeof fetch;
   readonly logger: Logger;
   /** The outage cache; a disabled one costs nothing. */
   readonly cache?: AuthCache;
@@ -95,7 +98,8 @@ export function createAuthenticator(options: AuthenticatorOptions): Handler {
     const breaker = breakers.get(route)!;
     let outcome: Outcome;
     if (breaker.allow()) {
-      outcome = await askApi(options.fetch, targetFor(route, op, server), policy, request);
+      const fetchFn = isIdempotent(op) ? options.fetch : options.fetchOnce ?? options.fetch;
+      outcome = await askApi(fetchFn, targetFor(route, op, server), policy, request);
       if (outcome.kind === "answer") breaker.success();
       else breaker.failure();
     } else {

@@ -63,6 +63,20 @@ export type Outcome =
 const IDEMPOTENT: ReadonlySet<Operation> = new Set(["auth", "isuser", "setpass"]);
 
 /**
+ * Tells whether an operation may reach the API twice (and so be retried).
+ *
+ * @example
+ * ```ts
+ * import { isIdempotent } from "./backend.ts";
+ * isIdempotent("auth"); // true
+ * isIdempotent("tryregister"); // false
+ * ```
+ */
+export function isIdempotent(op: Operation): boolean {
+  return IDEMPOTENT.has(op);
+}
+
+/**
  * Classifies an exception thrown by `fetch` (the wording differs between
  * Deno and Bun) into a kind and a short cause.
  *
@@ -105,7 +119,7 @@ function sleep(ms: number): Promise<void> {
 function retryable(op: Operation, failure: FailureKind, status: number | undefined): boolean {
   // A refused connection never reached the API: safe to repeat for any operation.
   if (failure === "refused") return true;
-  if (!IDEMPOTENT.has(op)) return false;
+  if (!isIdempotent(op)) return false;
   if (failure === "status") return status === 429 || (status !== undefined && status >= 500);
   return failure === "timeout" || failure === "network";
 }

@@ -7,7 +7,7 @@
  */
 
 import { createFetch } from "./app.ts";
-import { askApi } from "./backend.ts";
+import { askApi, isIdempotent } from "./backend.ts";
 import type { Config } from "./config.ts";
 import { hasPassword, type Operation } from "./request.ts";
 import { createRouter, targetFor } from "./router.ts";
@@ -71,7 +71,7 @@ export async function runCheck(
   print: (line: string) => void,
 ): Promise<number> {
   const router = await createRouter(config, runtime.readFile);
-  const fetchFn = createFetch(config, runtime);
+  const fetchers = createFetch(config, runtime);
   const route = router.resolve(check.server);
   if (route === undefined) {
     print(`error: no route for domain ${JSON.stringify(check.server)} (see "domains" in --config)`);
@@ -93,6 +93,7 @@ export async function runCheck(
   print(`Content-Type: ${target.contract.contentType}`);
   print(`body: ${target.contract.maskedBody(request)}`);
   const started = performance.now();
+  const fetchFn = isIdempotent(check.op) ? fetchers.fetch : fetchers.fetchOnce;
   const outcome = await askApi(fetchFn, target, {
     timeoutMs: config.timeoutMs,
     deadlineMs: config.deadlineMs,

@@ -375,7 +375,7 @@ function parseHeaders(values: readonly string[], where: string): [string, string
         `${where}: a value of ${item.length} characters is not a header: expected "Name: value"`,
       );
     }
-    if (/[\x00-\x08\x0a-\x1f\x7f]/.test(value)) {
+    if ([...value].some((c) => c !== "\t" && (c < " " || c === "\x7f"))) {
       fail(`${where}: the value of header ${name} contains a line break or control character`);
     }
     if (/^(authorization|content-type|content-length|host)$/i.test(name)) {

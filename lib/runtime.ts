@@ -44,8 +44,13 @@ export interface Runtime {
   openAppend(path: string): AppendFile;
   /** Calls `handler` on each delivery of the signal (ignored where unsupported). */
   onSignal(signal: "SIGHUP" | "SIGTERM" | "SIGINT", handler: () => void): void;
-  /** A `fetch` that trusts the given extra CA certificates (PEM) besides the system's. */
-  createFetch(caCerts: readonly string[]): typeof fetch;
+  /**
+   * A `fetch` that trusts the given extra CA certificates (PEM) besides the
+   * system's. `reuse: false` opens a new connection per request: Deno's
+   * `fetch` silently sends a POST again when a pooled keep-alive connection
+   * turns out closed, which must not happen to account creation or removal.
+   */
+  createFetch(caCerts: readonly string[], options?: { reuse?: boolean }): typeof fetch;
   /** Reads one line from the terminal with echo off. */
   readSecretLine(prompt: string): Promise<string>;
   exit(code: number): never;
@@ -102,9 +107,13 @@ function denoRuntime(): Runtime {
         D.addSignalListener(signal, handler);
       } catch { /* not supported on this OS (Windows: SIGHUP) */ }
     },
-    createFetch(caCerts) {
-      if (caCerts.length === 0) return fetch;
-      const client = D.createHttpClient({ caCerts: [...caCerts] });
+    createFetch(caCerts, options) {
+      const reuse = options?.reuse ?? true;
+      if (caCerts.length === 0 && reuse) return fetch;
+      const client = D.createHttpClient({
+        caCerts: [...caCerts],
+        ...(reuse ? {} : { poolMaxIdlePerHost: 0 }),
+      });
       return ((input: RequestInfo | URL, init?: RequestInit) =>
         fetch(input, { ...init, client } as RequestInit)) as typeof fetch;
     },
@@ -144,6 +153,7 @@ function bunRuntime(bun: BunGlobal): Runtime {
       process.on(signal, handler);
     },
     createFetch(caCerts) {
+      // Bun's fetch never re-sends a request on its own: one client serves both kinds.
       if (caCerts.length === 0) return fetch;
       const tls = { ca: [...caCerts] };
       return ((input: RequestInfo | URL, init?: RequestInit) =>

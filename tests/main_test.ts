@@ -1,0 +1,217 @@
+/**
+ * The command-line surface, black box: `--help` and `--version`, and every
+ * kind of bad usage ending in exit 2 with exactly one line on stderr, nothing
+ * on stdout, and without waiting for stdin (stdin is left open: ejabberd
+ * keeps the pipe open, so a program that read it first would hang). Runs for
+ * `deno run -A main.ts`, `bun main.ts` and the binary in `EXTAUTH_TEST_BINARY`.
+ *
+ * Run: `deno test --allow-all tests/main_test.ts`, `bun test tests/main_test.ts`.
+ */
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { VERSION } from "../lib/version.ts";
+import { type Api, startApi } from "./helpers/api_server.ts";
+import {
+  ERROR,
+  FALSE,
+  hex,
+  runExtauth,
+  type Runner,
+  runners,
+  TRUE,
+  withExtauth,
+} from "./helpers/spawn.ts";
+
+const T = { timeout: 60_000 };
+/** Values that must never be echoed back when refused. */
+const LEAKY = "Leak-7c1e-never-echo";
+const URL_ARGS = ["--url", "http://127.0.0.1:9/xmpp"];
+
+interface BadCase {
+  readonly name: string;
+  readonly args: readonly string[];
+  readonly env?: Readonly<Record<string, string>>;
+  /** What the one line must say (the option or variable at fault). */
+  readonly says: RegExp;
+}
+
+function suite(runner: Runner) {
+  describe(`xmpp-extauth command line (${runner.name})`, () => {
+    let dir: string;
+    let emptyFile: string;
+    before(() => {
+      dir = mkdtempSync(join(tmpdir(), "extauth-main-"));
+      emptyFile = join(dir, "empty-token");
+      writeFileSync(emptyFile, "\n");
+    });
+    after(() => rmSync(dir, { recursive: true, force: true }));
+
+    for (const flag of ["--help", "-h"]) {
+      it(`${flag} prints the usage on stdout and exits 0`, T, async () => {
+        const r = await runExtauth(runner, [flag], { stdin: "open" });
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(r.stderr, "");
+        assert.match(r.stdoutText, /^Usage:$/m);
+        assert.match(r.stdoutText, /--url URL/);
+        assert.match(r.stdoutText, /xmpp-extauth check OP USER SERVER/);
+        assert.match(r.stdoutText, /XMPP_EXTAUTH_/);
+      });
+    }
+
+    for (const flag of ["--version", "-V"]) {
+      it(`${flag} prints the version on stdout and exits 0`, T, async () => {
+        const r = await runExtauth(runner, [flag], { stdin: "open" });
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(r.stderr, "");
+        const runtime = runner.name === "deno" ? "deno" : "bun";
+        assert.match(
+          r.stdoutText,
+          new RegExp(`^xmpp-extauth ${VERSION.replaceAll(".", "\\.")} \\(${runtime} \\d+\\.\\d+`),
+        );
+        assert.equal(r.stdoutText.split("\n").length, 2, "one line");
+      });
+    }
+
+    const bad = (): BadCase[] => [
+      { name: "no --url", args: [], says: /--url/ },
+      { name: "an unknown flag", args: [...URL_ARGS, "--frobnicate"], says: /--frobnicate/ },
+      { name: "a flag without its value", args: [...URL_ARGS, "--timeout"], says: /--timeout/ },
+      { name: "--timeout 5x", args: [...URL_ARGS, "--timeout", "5x"], says: /--timeout.*5x/ },
+      { name: "--timeout 0", args: [...URL_ARGS, "--timeout", "0"], says: /--timeout/ },
+      { name: "--deadline 40s", args: [...URL_ARGS, "--deadline", "40s"], says: /--deadline.*30s/ },
+      { name: "--retries many", args: [...URL_ARGS, "--retries", "many"], says: /--retries/ },
+      { name: "--on-error maybe", args: [...URL_ARGS, "--on-error", "maybe"], says: /--on-error/ },
+      { name: "--log-level loud", args: [...URL_ARGS, "--log-level", "loud"], says: /--log-level/ },
+      { name: "a URL that is not one", args: ["--url", "not a url"], says: /--url/ },
+      { name: "an ftp URL", args: ["--url", "ftp://127.0.0.1/x"], says: /--url.*http/ },
+      {
+        name: "a URL with credentials",
+        args: ["--url", `http://admin:${LEAKY}@127.0.0.1/x`],
+        says: /--url.*credentials/,
+      },
+      {
+        name: "--endpoint for an unknown operation",
+        args: [...URL_ARGS, "--endpoint", "login=v1/login"],
+        says: /--endpoint.*login/,
+      },
+      { name: "--token SECRET", args: [...URL_ARGS, "--token", LEAKY], says: /--token-file/ },
+      { name: "--token=SECRET", args: [...URL_ARGS, `--token=${LEAKY}`], says: /--token-file/ },
+      { name: "--password=SECRET", args: [...URL_ARGS, `--password=${LEAKY}`], says: /--password/ },
+      {
+        name: "--hmac-secret SECRET",
+        args: [...URL_ARGS, "--hmac-secret", LEAKY],
+        says: /--hmac-secret-file/,
+      },
+      {
+        name: "--basic-auth SECRET",
+        args: [...URL_ARGS, "--basic-auth", `user:${LEAKY}`],
+        says: /--basic-auth-file/,
+      },
+      {
+        name: "an Authorization --header",
+        args: [...URL_ARGS, "--header", `Authorization: Bearer ${LEAKY}`],
+        says: /Authorization/,
+      },
+      {
+        name: "an unknown XMPP_EXTAUTH_FOO variable",
+        args: URL_ARGS,
+        env: { XMPP_EXTAUTH_FOO: "1" },
+        says: /XMPP_EXTAUTH_FOO/,
+      },
+      {
+        name: "a misspelt XMPP_EXTAUTH_TOKENS holding a secret",
+        args: URL_ARGS,
+        env: { XMPP_EXTAUTH_TOKENS: LEAKY },
+        says: /XMPP_EXTAUTH_TOKENS/,
+      },
+      {
+        name: "a bad XMPP_EXTAUTH_TIMEOUT",
+        args: URL_ARGS,
+        env: { XMPP_EXTAUTH_TIMEOUT: "5x" },
+        says: /XMPP_EXTAUTH_TIMEOUT/,
+      },
+      {
+        name: "a positional argument",
+        args: [...URL_ARGS, "extra"],
+        says: /extra/,
+      },
+      {
+        name: "a missing --token-file",
+        args: [...URL_ARGS, "--token-file", "/nonexistent/extauth-token"],
+        says: /--token-file.*\/nonexistent\/extauth-token/,
+      },
+      {
+        name: "an empty --token-file",
+        args: [...URL_ARGS, "--token-file", "@EMPTY@"],
+        says: /--token-file.*empty/,
+      },
+      {
+        name: "a --log-file in a missing directory",
+        args: [...URL_ARGS, "--log-file", "/nonexistent/dir/extauth.log"],
+        says: /--log-file/,
+      },
+      {
+        name: "a missing --config file",
+        args: ["--config", "/nonexistent/c.json"],
+        says: /config/,
+      },
+    ];
+
+    for (const c of bad()) {
+      it(`exits 2 with one line on stderr, without reading stdin: ${c.name}`, T, async () => {
+        const args = c.args.map((a) => a === "@EMPTY@" ? emptyFile : a);
+        // stdin stays open and unwritten: the program must exit on its own.
+        const r = await runExtauth(runner, args, { stdin: "open", env: c.env ?? {} });
+        assert.equal(r.code, 2, `exit code; stderr: ${r.stderr}`);
+        assert.equal(hex(r.stdout), "", "nothing on stdout");
+        assert.match(r.stderr, /^xmpp-extauth: [^\n]+\n$/, "exactly one line on stderr");
+        assert.match(r.stderr, c.says);
+        assert.doesNotMatch(r.stderr, /internal error|\bat .*\.ts:\d+/, "no stack trace");
+        assert.equal(r.stderr.includes(LEAKY), false, "the refused secret is not echoed");
+      });
+    }
+
+    describe("options from the environment", () => {
+      let api: Api;
+      before(async () => {
+        api = await startApi({ users: { "alice@example.com": "wonderland" } });
+      });
+      after(() => api.close());
+
+      it("serves with XMPP_EXTAUTH_URL, and a flag beats its variable", T, async () => {
+        const env = { XMPP_EXTAUTH_URL: api.url, XMPP_EXTAUTH_ON_ERROR: "false" };
+        await withExtauth(runner, [], { env }, async (p) => {
+          assertEq(await p.request("auth:alice:example.com:wonderland"), TRUE);
+          api.setMode("status500");
+          assertEq(await p.request("auth:alice:example.com:wonderland"), FALSE);
+          assert.equal(await p.finish(), 0, p.stderr);
+        });
+        await withExtauth(runner, ["--on-error", "error"], { env }, async (p) => {
+          assertEq(await p.request("auth:alice:example.com:wonderland"), ERROR);
+          assert.equal(await p.finish(), 0, p.stderr);
+        });
+        api.setMode("normal");
+      });
+
+      it("logs nothing to stderr with XMPP_EXTAUTH_LOG_LEVEL=silent", T, async () => {
+        const env = { XMPP_EXTAUTH_LOG_LEVEL: "silent" };
+        const closed = await startApi();
+        await closed.close();
+        await withExtauth(runner, ["--url", closed.url], { env }, async (p) => {
+          assertEq(await p.request("isuser:alice:example.com"), ERROR);
+          assert.equal(await p.finish(), 0);
+          assert.equal(p.stderr, "");
+        });
+      });
+    });
+  });
+}
+
+function assertEq(actual: Uint8Array, expected: Uint8Array) {
+  assert.equal(hex(actual), hex(expected));
+}
+
+for (const runner of runners()) suite(runner);
