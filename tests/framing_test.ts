@@ -10,37 +10,7 @@ import {
   REPLY_FALSE,
   REPLY_TRUE,
 } from "../lib/framing.ts";
-
-/** mulberry32: a small seeded PRNG, so that a failing chunking can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function streamOf(chunks: readonly Uint8Array[]): ReadableStream<Uint8Array> {
-  return new ReadableStream<Uint8Array>({
-    start(controller) {
-      for (const chunk of chunks) controller.enqueue(chunk);
-      controller.close();
-    },
-  });
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
+import { concatBytes, prng, streamOf } from "./helpers/bytes.ts";
 
 /** A payload whose bytes depend on its length and position, so any misalignment shows. */
 function payloadOf(length: number, salt = 0): Uint8Array {
@@ -119,7 +89,7 @@ function model(input: Uint8Array): { payloads: number[][]; ends: FrameEnd[] } {
 
 async function assertReadsLikeModel(chunks: readonly Uint8Array[], label: string): Promise<void> {
   const result = await read(chunks);
-  const expected = model(concat(chunks));
+  const expected = model(concatBytes(chunks));
   assert.equal(result.payloads.length, expected.payloads.length, `${label}: frame count`);
   assert.deepEqual(result.payloads, expected.payloads, `${label}: payloads`);
   assert.deepEqual(result.ends, expected.ends, `${label}: onEnd`);
@@ -129,7 +99,7 @@ async function assertReadsLikeModel(chunks: readonly Uint8Array[], label: string
 
 const SMALL_LENGTHS = [0, 1, 2, 3, 255, 256, 257, 0, 1];
 const smallFrames = SMALL_LENGTHS.map((n, i) => encodeFrame(payloadOf(n, i)));
-const smallStream = concat(smallFrames);
+const smallStream = concatBytes(smallFrames);
 const smallPayloads = SMALL_LENGTHS.map((n, i) => Array.from(payloadOf(n, i)));
 
 describe("encodeReply", () => {
@@ -265,7 +235,7 @@ describe("readFrames: long payloads and unsigned lengths", () => {
   for (const length of LONG_LENGTHS) {
     it(`reads a ${length}-byte payload followed by a small frame, in one chunk`, async () => {
       const big = payloadOf(length, 3);
-      const input = concat([encodeFrame(big), encodeFrame(Uint8Array.of(0x7a))]);
+      const input = concatBytes([encodeFrame(big), encodeFrame(Uint8Array.of(0x7a))]);
       const result = await read([input]);
       assert.equal(result.payloads.length, 2);
       assert.equal(result.payloads[0]!.length, length);
@@ -281,14 +251,14 @@ describe("readFrames: long payloads and unsigned lengths", () => {
     const frames = [32768, 65535, 0, 32768].map((n, i) => encodeFrame(payloadOf(n, i)));
     assert.deepEqual([frames[0]![0], frames[0]![1]], [0x80, 0x00]);
     assert.deepEqual([frames[1]![0], frames[1]![1]], [0xff, 0xff]);
-    await assertReadsLikeModel([concat(frames)], "one chunk");
-    const result = await read([concat(frames)]);
+    await assertReadsLikeModel([concatBytes(frames)], "one chunk");
+    const result = await read([concatBytes(frames)]);
     assert.deepEqual(result.payloads.map((p) => p.length), [32768, 65535, 0, 32768]);
   });
 
   it("reads long frames split at every interesting offset", async () => {
     const frames = [0, 1, 255, 256, 32768, 65535].map((n, i) => encodeFrame(payloadOf(n, i)));
-    const input = concat(frames);
+    const input = concatBytes(frames);
     const boundaries: number[] = [];
     let at = 0;
     for (const frame of frames) {
@@ -309,7 +279,7 @@ describe("readFrames: long payloads and unsigned lengths", () => {
 
   it("reads long frames in random chunkings (seeded)", async () => {
     const random = prng(0xf00d);
-    const input = concat(
+    const input = concatBytes(
       [1, 256, 32768, 255, 65535, 0].map((n, i) => encodeFrame(payloadOf(n, i))),
     );
     for (let round = 0; round < 25; round++) {
@@ -319,7 +289,7 @@ describe("readFrames: long payloads and unsigned lengths", () => {
   });
 
   it("reads 32768- and 65535-byte payloads byte by byte", async () => {
-    const input = concat([32768, 65535].map((n, i) => encodeFrame(payloadOf(n, i))));
+    const input = concatBytes([32768, 65535].map((n, i) => encodeFrame(payloadOf(n, i))));
     const result = await read(byteByByte(input));
     assert.equal(result.payloads.length, 2);
     assert.deepEqual(result.payloads[0], Array.from(payloadOf(32768, 0)));
@@ -350,16 +320,19 @@ describe("readFrames: end of input in the middle of a frame", () => {
   });
 
   it("reads the announced length unsigned in the report", async () => {
-    const partial = concat([Uint8Array.of(0xff, 0xff), payloadOf(100)]);
+    const partial = concatBytes([Uint8Array.of(0xff, 0xff), payloadOf(100)]);
     assert.deepEqual((await read([partial])).ends, [{ leftover: 102, announced: 65535 }]);
-    const half = concat([Uint8Array.of(0x80, 0x00), payloadOf(32767)]);
+    const half = concatBytes([Uint8Array.of(0x80, 0x00), payloadOf(32767)]);
     assert.deepEqual((await read(byteByByte(half.subarray(0, 300)))).ends, [
       { leftover: 300, announced: 32768 },
     ]);
   });
 
   it("yields the complete frames before the unfinished one", async () => {
-    const input = concat([encodeFrame(Uint8Array.of(1, 2, 3)), Uint8Array.of(0x00, 0x09, 0x41)]);
+    const input = concatBytes([
+      encodeFrame(Uint8Array.of(1, 2, 3)),
+      Uint8Array.of(0x00, 0x09, 0x41),
+    ]);
     const result = await read(byteByByte(input));
     assert.deepEqual(result.payloads, [[1, 2, 3]]);
     assert.deepEqual(result.ends, [{ leftover: 3, announced: 9 }]);

@@ -9,19 +9,11 @@ import {
   MAX_LINE_LENGTH,
   readLines,
 } from "../lib/line_framing.ts";
+import { prng, streamOf } from "./helpers/bytes.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const bytes = (text: string): Uint8Array => encoder.encode(text);
-
-function streamOf(chunks: readonly Uint8Array[]): ReadableStream<Uint8Array> {
-  return new ReadableStream<Uint8Array>({
-    start(c) {
-      chunks.forEach((x) => c.enqueue(x));
-      c.close();
-    },
-  });
-}
 
 async function collect(
   chunks: readonly Uint8Array[],
@@ -59,18 +51,6 @@ function model(input: Uint8Array, maxLength = MAX_LINE_LENGTH): Simple[] {
     start = i + 1;
   }
   return out;
-}
-
-/** A seeded PRNG (mulberry32), so failures reproduce. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function splitAt(input: Uint8Array, cuts: readonly number[]): Uint8Array[] {

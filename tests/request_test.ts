@@ -7,6 +7,7 @@ import {
   parseRequest,
   type ParseResult,
 } from "../lib/request.ts";
+import { prng } from "./helpers/bytes.ts";
 
 const encoder = new TextEncoder();
 const bytes = (text: string): Uint8Array => encoder.encode(text);
@@ -31,18 +32,6 @@ function okRequest(result: ParseResult) {
 function failure(result: ParseResult): Extract<ParseResult, { ok: false }> {
   assert.equal(result.ok, false, "expected ok: false");
   return result as Extract<ParseResult, { ok: false }>;
-}
-
-/** mulberry32: a small seeded PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 describe("operations", () => {

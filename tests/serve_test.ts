@@ -4,40 +4,10 @@ import { encodeFrame, REPLY_ERROR, REPLY_FALSE, REPLY_TRUE, type Verdict } from 
 import { createLogger, type Logger, silentLogger } from "../lib/logger.ts";
 import { parseRequest } from "../lib/request.ts";
 import { EJABBERD, PROSODY, type Protocol, serve, type ServeResult } from "../lib/serve.ts";
+import { concatBytes, prng, streamOf } from "./helpers/bytes.ts";
 
 const encoder = new TextEncoder();
 const bytes = (text: string): Uint8Array => encoder.encode(text);
-
-/** mulberry32: a small seeded PRNG, so that a failing case can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function streamOf(chunks: readonly Uint8Array[]): ReadableStream<Uint8Array> {
-  return new ReadableStream<Uint8Array>({
-    start(controller) {
-      for (const chunk of chunks) controller.enqueue(chunk);
-      controller.close();
-    },
-  });
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
 
 function randomChunks(input: Uint8Array, random: () => number, maxSize: number): Uint8Array[] {
   const chunks: Uint8Array[] = [];
@@ -49,7 +19,8 @@ function randomChunks(input: Uint8Array, random: () => number, maxSize: number):
   return chunks;
 }
 
-const frames = (...texts: string[]): Uint8Array => concat(texts.map((t) => encodeFrame(bytes(t))));
+const frames = (...texts: string[]): Uint8Array =>
+  concatBytes(texts.map((t) => encodeFrame(bytes(t))));
 
 /**
  * The handler stub used throughout: the real parser, and a verdict chosen by
@@ -209,7 +180,10 @@ describe("serve: ejabberd protocol", () => {
   });
 
   it("ends at EOF without replying to a half frame, and logs it", async () => {
-    const half = concat([frames("isuser:alice:example.com"), Uint8Array.of(0, 30, 0x61, 0x62)]);
+    const half = concatBytes([
+      frames("isuser:alice:example.com"),
+      Uint8Array.of(0, 30, 0x61, 0x62),
+    ]);
     const { writes, result, logs } = await run(half);
     assert.deepEqual(arrays(writes), [T]);
     assert.deepEqual(result, { requests: 1, reason: "eof" });
@@ -310,7 +284,7 @@ describe("serve: random input (seeded fuzz)", () => {
         );
       }
     }
-    return concat(parts);
+    return concatBytes(parts);
   }
 
   /** Fully random bytes, with small header values made likely. */

@@ -11,6 +11,7 @@ import {
   TIMESTAMP_HEADER,
   verifySignature,
 } from "../lib/signing.ts";
+import { prng } from "./helpers/bytes.ts";
 
 const encoder = new TextEncoder();
 const SECRET_TEXT = "s3cr3t-Do-Not-Leak-4f1c";
@@ -23,18 +24,6 @@ const BODY =
 function reference(secret: Uint8Array, timestamp: string, body: string): string {
   return "sha256=" +
     createHmac("sha256", secret).update(`${timestamp}.${body}`, "utf8").digest("hex");
-}
-
-/** A seeded PRNG (mulberry32), so failures reproduce. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Asserts that `text` contains the secret in no common encoding. */
