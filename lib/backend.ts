@@ -193,6 +193,35 @@ async function attempt(
   timeoutMs: number,
   attempts: number,
 ): Promise<Outcome> {
+  const controller = new AbortController();
+  const timer = setTimeout(
+    () => controller.abort(new DOMException("timed out", "TimeoutError")),
+    timeoutMs,
+  );
+  try {
+    return await attemptWith(
+      fetchFn,
+      target,
+      body,
+      request,
+      timeoutMs,
+      attempts,
+      controller.signal,
+    );
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function attemptWith(
+  fetchFn: typeof fetch,
+  target: Target,
+  body: string,
+  request: AuthRequest,
+  timeoutMs: number,
+  attempts: number,
+  signal: AbortSignal,
+): Promise<Outcome> {
   const headers: Record<string, string> = {
     ...target.headers,
     "Content-Type": target.contract.contentType,
@@ -200,7 +229,6 @@ async function attempt(
   };
   if (target.sign) Object.assign(headers, await target.sign(body));
   let response: Response;
-  const signal = AbortSignal.timeout(timeoutMs);
   try {
     response = await fetchFn(target.url, {
       method: "POST",

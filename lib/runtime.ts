@@ -6,7 +6,10 @@
  * @module
  */
 
-import { closeSync, openSync, readFileSync, writeSync } from "node:fs";
+// node:fs only under Bun: importing it under Deno costs ~9 MiB RSS and ~20 ms of start-up.
+const fs: typeof import("node:fs") | undefined = "Bun" in globalThis
+  ? await import("node:fs")
+  : undefined;
 
 /** The few Bun APIs used here (Bun's own types are not installed). */
 interface BunGlobal {
@@ -61,20 +64,38 @@ const encoder = new TextEncoder();
 function writeAllSync(fd: number, bytes: Uint8Array): void {
   let offset = 0;
   while (offset < bytes.length) {
-    offset += writeSync(fd, bytes, offset, bytes.length - offset);
+    offset += fs!.writeSync(fd, bytes, offset, bytes.length - offset);
   }
 }
 
 function appendFile(path: string): AppendFile {
-  let fd = openSync(path, "a", 0o640);
+  let fd = fs!.openSync(path, "a", 0o640);
   return {
     write: (text) => writeAllSync(fd, encoder.encode(text)),
     reopen() {
-      const next = openSync(path, "a", 0o640);
-      closeSync(fd);
+      const next = fs!.openSync(path, "a", 0o640);
+      fs!.closeSync(fd);
       fd = next;
     },
-    close: () => closeSync(fd),
+    close: () => fs!.closeSync(fd),
+  };
+}
+
+function denoAppendFile(path: string): AppendFile {
+  const open = () => Deno.openSync(path, { append: true, create: true, mode: 0o640 });
+  let file = open();
+  return {
+    write(text) {
+      const bytes = encoder.encode(text);
+      let offset = 0;
+      while (offset < bytes.length) offset += file.writeSync(bytes.subarray(offset));
+    },
+    reopen() {
+      const next = open();
+      file.close();
+      file = next;
+    },
+    close: () => file.close(),
   };
 }
 
@@ -101,7 +122,7 @@ function denoRuntime(): Runtime {
       } catch { /* stderr closed: nowhere left to report */ }
     },
     readFile: (path) => D.readFileSync(path),
-    openAppend: appendFile,
+    openAppend: denoAppendFile,
     onSignal(signal, handler) {
       try {
         D.addSignalListener(signal, handler);
@@ -147,7 +168,7 @@ function bunRuntime(bun: BunGlobal): Runtime {
         writeAllSync(2, encoder.encode(text));
       } catch { /* stderr closed */ }
     },
-    readFile: (path) => new Uint8Array(readFileSync(path)),
+    readFile: (path) => new Uint8Array(fs!.readFileSync(path)),
     openAppend: appendFile,
     onSignal(signal, handler) {
       process.on(signal, handler);
