@@ -227,6 +227,18 @@ export function fileNameFor(target: Target): string {
   return `xmpp-extauth-${target.name}${target.exe ? ".exe" : ""}`;
 }
 
+/**
+ * Bun's build flags, the same as `deno task build:bun`'s: bytecode starts the program in about
+ * 9 ms instead of 16 (it needs ESM output, for main.ts's top-level await), and `--smol` keeps
+ * the heap smaller under load (RSS after 100,000 requests 44 -> 40 MiB; `deno task bench`).
+ */
+export const BUN_FLAGS: readonly string[] = [
+  "--minify",
+  "--bytecode",
+  "--format=esm",
+  "--compile-exec-argv=--smol",
+];
+
 /** The command line that builds `target` from `entry` into `output`. */
 export function compileCommand(
   compiler: "deno" | "bun",
@@ -240,7 +252,7 @@ export function compileCommand(
       bun,
       "build",
       "--compile",
-      "--minify",
+      ...BUN_FLAGS,
       `--target=${target.bun}`,
       "--outfile",
       output,
