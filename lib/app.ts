@@ -26,6 +26,7 @@ export interface Logging {
 /**
  * Sets up logging: to `--log-file` when given, else stderr, except in Prosody
  * mode where stderr is the reply channel and logs go to the file or nowhere.
+ * Secrets from the environment and `fileSecrets` are masked in every line.
  *
  * @throws {ConfigError} when the log file cannot be opened.
  * @example
@@ -34,8 +35,15 @@ export interface Logging {
  * // const { logger } = createLogging(config, runtime);
  * ```
  */
-export function createLogging(config: Config, runtime: Runtime): Logging {
-  const secrets = Object.values(config.envSecrets).filter((s): s is string => s !== undefined);
+export function createLogging(
+  config: Config,
+  runtime: Runtime,
+  fileSecrets: readonly string[] = [],
+): Logging {
+  const secrets = [
+    ...Object.values(config.envSecrets).filter((s): s is string => s !== undefined),
+    ...fileSecrets,
+  ];
   if (config.logFile !== undefined) {
     let file: AppendFile;
     try {
@@ -86,9 +94,9 @@ export function createLogging(config: Config, runtime: Runtime): Logging {
  * ```
  */
 export async function runServe(config: Config, runtime: Runtime): Promise<number> {
-  const { logger, reopen } = createLogging(config, runtime);
-  runtime.onSignal("SIGHUP", reopen);
   const router = await createRouter(config, runtime.readFile);
+  const { logger, reopen } = createLogging(config, runtime, router.secrets);
+  runtime.onSignal("SIGHUP", reopen);
   const fetchers = createFetch(config, runtime);
   const cache = await AuthCache.create({
     ttlMs: config.cacheTtlMs,

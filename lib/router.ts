@@ -31,6 +31,8 @@ export interface Router {
   resolve(server: string): Route | undefined;
   /** Every distinct route (for start-up logging and breakers). */
   readonly routes: readonly Route[];
+  /** Every credential read (tokens, Basic credentials, HMAC secrets), for log masking. */
+  readonly secrets: readonly string[];
 }
 
 /**
@@ -89,6 +91,7 @@ export async function createRouter(
   readFile: (path: string) => Uint8Array,
 ): Promise<Router> {
   const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+  const secrets = new Set<string>();
   const build = async (name: string, rc: RouteConfig): Promise<Route> => {
     const contract = contractByName(rc.contract);
     const headers: Record<string, string> = { "User-Agent": `xmpp-extauth/${VERSION}` };
@@ -104,6 +107,7 @@ export async function createRouter(
         `Route ${name}: both a Bearer token and Basic credentials are set; use one`,
       );
     }
+    for (const secret of [token, basic]) if (secret) secrets.add(secret);
     if (token !== undefined) headers.Authorization = `Bearer ${token}`;
     if (basic !== undefined) {
       if (!basic.includes(":")) {
@@ -126,6 +130,7 @@ export async function createRouter(
       headers,
     };
     if (secret === undefined) return route;
+    secrets.add(text(secret));
     const signer = await createSigner(secret);
     return {
       ...route,
@@ -140,5 +145,6 @@ export async function createRouter(
   return {
     resolve: (server) => byDomain.get(server.toLowerCase()) ?? fallback,
     routes: [...(fallback ? [fallback] : []), ...byDomain.values()],
+    secrets: [...secrets],
   };
 }

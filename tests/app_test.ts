@@ -81,6 +81,27 @@ describe("runServe", () => {
     assert.ok(!log.includes("right:pw") && !log.includes("wrong:pw"));
   });
 
+  it("masks a token from --token-file even where the API echoes it", async () => {
+    const tokenFile = join(dir, "token");
+    writeFileSync(tokenFile, "Tok-File-31337-leakcheck\n");
+    const echo = await listen();
+    try {
+      echo.on((req, _body, res) =>
+        reply(res, 401, `bad credentials: ${req.headers.authorization}`)
+      );
+      const h = harness([encodeFrame(encoder.encode("isuser:alice:example.com"))]);
+      await runServe(
+        config(["--url", echo.url, "--token-file", tokenFile, "--retries", "0"]),
+        h.runtime,
+      );
+      assert.deepEqual(h.stdout, [0, 2, 0, 2]);
+      assert.match(h.stderr(), /backend error .*HTTP 401: bad credentials: Bearer \*\*\*/);
+      assert.ok(!h.stderr().includes("Tok-File-31337"));
+    } finally {
+      await echo.close();
+    }
+  });
+
   it("writes nothing to stderr in Prosody mode, where stderr is the terminal", async () => {
     const h = harness([
       encoder.encode("auth:alice:example.com:right:pw\nauth:alice:example.com:x\n"),

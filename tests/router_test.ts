@@ -73,6 +73,11 @@ describe("createRouter", () => {
     const fromEnv = configOf(["--url", "http://h"], { XMPP_EXTAUTH_TOKEN: "tok-env" });
     const envRoute = (await createRouter(fromEnv.config, fromEnv.readFile)).resolve("x")!;
     assert.equal(envRoute.headers.Authorization, "Bearer tok-env");
+    const both = configOf(["--url", "http://h", "--hmac-secret-file", "/k"], {
+      XMPP_EXTAUTH_BASIC_AUTH: "u:p",
+    }, { "/k": "k3y\n" });
+    const router = await createRouter(both.config, both.readFile);
+    assert.deepEqual([...router.secrets].sort(), ["k3y", "u:p"], "secrets to mask in logs");
   });
 
   it("signs requests so that the API side can verify them", async () => {
