@@ -246,7 +246,7 @@ export function envName(option: string): string {
  * @example Print help
  * ```ts
  * import { helpText } from "./config.ts";
- * console.log(helpText());
+ * const text = helpText(); // printed by main.ts for --help
  * ```
  */
 export function helpText(): string {

@@ -97,7 +97,7 @@ export interface FrameEnd {
  * import { readFrames } from "./framing.ts";
  * const input = new Blob([Uint8Array.of(0, 2, 0x68, 0x69)]).stream();
  * for await (const incoming of readFrames(input)) {
- *   if (incoming.ok) console.log(new TextDecoder().decode(incoming.payload)); // "hi"
+ *   if (incoming.ok) new TextDecoder().decode(incoming.payload); // "hi"
  * }
  * ```
  */

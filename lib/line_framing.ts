@@ -84,7 +84,7 @@ export function encodeLineReply(verdict: Verdict): Uint8Array {
  * import { readLines } from "./line_framing.ts";
  * const input = new Blob(["isuser:alice:example.com\n"]).stream();
  * for await (const incoming of readLines(input)) {
- *   if (incoming.ok) console.log(new TextDecoder().decode(incoming.payload)); // "isuser:alice:example.com"
+ *   if (incoming.ok) new TextDecoder().decode(incoming.payload); // "isuser:alice:example.com"
  * }
  * ```
  */

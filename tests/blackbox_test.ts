@@ -22,6 +22,7 @@ import {
   startApi,
 } from "./helpers/api_server.ts";
 import {
+  assertReply,
   concat,
   ERROR,
   type Extauth,
@@ -48,16 +49,6 @@ const ENV_TOKEN = "tok-Bearer-5582-ENV";
 /** A password and a token distinctive enough that any leak is found by a substring search. */
 const SECRET_PASSWORD = "Zeta-Pw-9137-leakcheck";
 const SECRET_TOKEN = "Tok-Secret-55821-leakcheck";
-
-/** Asserts that a reply is exactly the expected 4 bytes. */
-function assertReply(actual: Uint8Array, expected: Uint8Array, label: string) {
-  assert.equal(
-    hex(actual),
-    hex(expected),
-    `${label}: got ${replyName(actual) ?? "garbage"} (${hex(actual)}), ` +
-      `expected ${replyName(expected)} (${hex(expected)})`,
-  );
-}
 
 /** The JSON body xmpp-extauth must send. */
 function body(user: string, server: string, password?: string): Record<string, string> {

@@ -14,6 +14,7 @@ import { verifySignature } from "../lib/signing.ts";
 import { type Api, startApi } from "./helpers/api_server.ts";
 import { listen, type ProgrammableServer } from "./helpers/programmable_server.ts";
 import {
+  assertReply,
   ERROR,
   FALSE,
   hex,
@@ -27,10 +28,6 @@ import {
 const T = { timeout: 60_000 };
 const PASSWORD = "Kappa-Pw-4411-leakcheck";
 const HMAC_SECRET = "Hmac-Secret-8812-leakcheck";
-
-function expectReply(actual: Uint8Array, expected: Uint8Array, label: string) {
-  assert.equal(hex(actual), hex(expected), label);
-}
 
 /** Runs queries through the program under a pseudo-terminal, as Prosody does. */
 function underPty(runner: Runner, args: string[], queries: string[]): Promise<string> {
@@ -80,15 +77,15 @@ for (const runner of runners()) {
         log,
       ];
       await withExtauth(runner, args, {}, async (p) => {
-        expectReply(await p.request(`auth:alice:example.com:${PASSWORD}`), TRUE, "API up");
+        assertReply(await p.request(`auth:alice:example.com:${PASSWORD}`), TRUE, "API up");
         api.setMode("status500");
-        expectReply(await p.request(`auth:alice:example.com:${PASSWORD}`), TRUE, "remembered");
-        expectReply(await p.request("auth:alice:example.com:guess"), ERROR, "not remembered");
-        expectReply(await p.request("isuser:alice:example.com"), TRUE, "a login proves existence");
+        assertReply(await p.request(`auth:alice:example.com:${PASSWORD}`), TRUE, "remembered");
+        assertReply(await p.request("auth:alice:example.com:guess"), ERROR, "not remembered");
+        assertReply(await p.request("isuser:alice:example.com"), TRUE, "a login proves existence");
         api.setMode("normal");
-        expectReply(await p.request("auth:alice:example.com:guess"), FALSE, "a definite no");
+        assertReply(await p.request("auth:alice:example.com:guess"), FALSE, "a definite no");
         api.setMode("status500");
-        expectReply(await p.request(`auth:alice:example.com:${PASSWORD}`), ERROR, "forgotten");
+        assertReply(await p.request(`auth:alice:example.com:${PASSWORD}`), ERROR, "forgotten");
         p.closeStdin();
         assert.equal((await p.waitExit()).code, 0);
         assert.equal(p.stderr, "");
@@ -116,7 +113,7 @@ for (const runner of runners()) {
       ];
       await withExtauth(runner, args, {}, async (p) => {
         for (let i = 0; i < 5; i++) {
-          expectReply(await p.request("isuser:alice:example.com"), ERROR, `#${i}`);
+          assertReply(await p.request("isuser:alice:example.com"), ERROR, `#${i}`);
         }
         assert.equal(api.requests.length, 2, "only the two failures before the breaker opened");
         assert.match(
@@ -135,8 +132,8 @@ for (const runner of runners()) {
         ["--url", api.url, "--hmac-secret-file", secretFile, "--debug"],
         {},
         async (p) => {
-          expectReply(await p.request(`auth:alice:example.com:${PASSWORD}`), TRUE, "auth");
-          expectReply(await p.request("isuser:alice:example.com"), TRUE, "isuser");
+          assertReply(await p.request(`auth:alice:example.com:${PASSWORD}`), TRUE, "auth");
+          assertReply(await p.request("isuser:alice:example.com"), TRUE, "isuser");
           assert.ok(!p.stderr.includes(HMAC_SECRET) && !p.stderr.includes(PASSWORD));
         },
       );
@@ -172,17 +169,17 @@ for (const runner of runners()) {
         );
         const env = { XMPP_EXTAUTH_URL: api.url };
         await withExtauth(runner, ["--config", config, "--debug"], { env }, async (p) => {
-          expectReply(
+          assertReply(
             await p.request("isuser:alice:example.com"),
             TRUE,
             "env --url beats the file",
           );
-          expectReply(
+          assertReply(
             await p.request("isuser:bob:example.org"),
             TRUE,
             "example.org has its own API",
           );
-          expectReply(await p.request("isuser:alice:example.org"), FALSE, "and asks only there");
+          assertReply(await p.request("isuser:alice:example.org"), FALSE, "and asks only there");
           assert.match(p.stderr, /timeout 1s/);
         });
         assert.deepEqual(api.requests.map((r) => r.path), ["/exists"]);
@@ -196,7 +193,7 @@ for (const runner of runners()) {
       const config = join(dir, "only-org.json");
       writeFileSync(config, JSON.stringify({ domains: { "example.org": { url: api.url } } }));
       await withExtauth(runner, ["--config", config], {}, async (p) => {
-        expectReply(await p.request("isuser:alice:example.net"), ERROR, "no route");
+        assertReply(await p.request("isuser:alice:example.net"), ERROR, "no route");
         assert.match(
           p.stderr,
           /WARN {2}isuser alice@example\.net: no route for domain "example\.net"/,
@@ -244,7 +241,7 @@ for (const runner of runners()) {
             ["removeuser3:bob:example.com:x", FALSE],
           ];
           for (const [query, expected] of cases) {
-            expectReply(await p.request(query), expected, query);
+            assertReply(await p.request(query), expected, query);
           }
         });
         const first = form.seen[0]!;

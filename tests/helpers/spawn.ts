@@ -11,6 +11,7 @@
  * @module
  */
 
+import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { Buffer } from "node:buffer";
 import { existsSync } from "node:fs";
@@ -358,4 +359,14 @@ export async function runExtauth(
       stderr: p.stderr,
     };
   });
+}
+
+/** Asserts that a reply is exactly the expected 4 bytes. */
+export function assertReply(actual: Uint8Array, expected: Uint8Array, label: string) {
+  assert.equal(
+    hex(actual),
+    hex(expected),
+    `${label}: got ${replyName(actual) ?? "garbage"} (${hex(actual)}), ` +
+      `expected ${replyName(expected)} (${hex(expected)})`,
+  );
 }
