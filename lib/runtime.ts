@@ -139,8 +139,9 @@ function denoRuntime(): Runtime {
         fetch(input, { ...init, client } as RequestInit)) as typeof fetch;
     },
     async readSecretLine(prompt) {
-      D.stderr.writeSync(encoder.encode(prompt));
+      // Echo off before the prompt appears, so that nothing typed after it is shown.
       D.stdin.setRaw(true);
+      D.stderr.writeSync(encoder.encode(prompt));
       try {
         return await readLineRaw(D.stdin.readable);
       } finally {
@@ -181,8 +182,8 @@ function bunRuntime(bun: BunGlobal): Runtime {
         fetch(input, { ...init, tls } as RequestInit)) as typeof fetch;
     },
     async readSecretLine(prompt) {
-      writeAllSync(2, encoder.encode(prompt));
       process.stdin.setRawMode(true);
+      writeAllSync(2, encoder.encode(prompt));
       try {
         return await readLineRaw(bun.stdin.stream());
       } finally {

@@ -9,12 +9,14 @@
  */
 import { after, afterEach, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { VERSION } from "../lib/version.ts";
 import { type Api, type Mode, slow, startApi } from "./helpers/api_server.ts";
 import {
+  REPO_ROOT,
   runExtauth,
   type Runner,
   runners,
@@ -203,3 +205,47 @@ function suite(runner: Runner) {
 }
 
 for (const runner of runners()) suite(runner);
+
+for (const runner of runners()) {
+  describe(`check at a terminal (${runner.name})`, () => {
+    let api: Api;
+    before(async () => {
+      api = await startApi({ users: { "alice@example.com": PASSWORD } });
+    });
+    after(async () => {
+      await api.close();
+    });
+
+    it("prompts for the password with echo off", T, async () => {
+      const result = await new Promise<{ exit: number; screen: string }>((resolve, reject) => {
+        execFile(
+          "python3",
+          [
+            join(REPO_ROOT, "tests/helpers/pty_prompt.py"),
+            "Password: ",
+            PASSWORD,
+            runner.command,
+            ...runner.prefix,
+            "check",
+            "auth",
+            "alice",
+            "example.com",
+            "--url",
+            api.url,
+          ],
+          { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? "/usr/bin:/bin" }, timeout: 45_000 },
+          (error, stdout) => error ? reject(error) : resolve(JSON.parse(stdout)),
+        );
+      });
+      assert.match(result.screen, /Password: /);
+      assert.match(result.screen, /answer: true/);
+      assert.ok(
+        !result.screen.includes(PASSWORD),
+        `the typed password was echoed:\n${result.screen}`,
+      );
+      assert.equal(result.exit, 0);
+      assert.equal(api.requests.length, 1);
+      assert.equal((api.requests[0]!.json as { password: string }).password, PASSWORD);
+    });
+  });
+}
