@@ -102,6 +102,15 @@ describe("runServe", () => {
     }
   });
 
+  it("warns an admin who starts it at a terminal that it expects ejabberd's frames", async () => {
+    const h = harness([]);
+    await runServe(config(["--url", api.url]), { ...h.runtime, stdinIsTerminal: () => true });
+    assert.match(h.stderr(), /WARN {2}stdin is a terminal: .* xmpp-extauth check auth USER SERVER/);
+    const quiet = harness([]);
+    await runServe(config(["--url", api.url]), quiet.runtime);
+    assert.ok(!quiet.stderr().includes("terminal"));
+  });
+
   it("writes nothing to stderr in Prosody mode, where stderr is the terminal", async () => {
     const h = harness([
       encoder.encode("auth:alice:example.com:right:pw\nauth:alice:example.com:x\n"),
