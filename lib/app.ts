@@ -122,7 +122,7 @@ export async function runServe(config: Config, runtime: Runtime): Promise<number
       }, on error reply ${config.onError}`,
     );
   }
-  if (runtime.stdinIsTerminal()) {
+  if (config.protocol === "ejabberd" && runtime.stdinIsTerminal()) {
     logger.warn(
       "stdin is a terminal: this mode expects ejabberd's framed requests; to try a login by " +
         "hand use: xmpp-extauth check auth USER SERVER --url ...",

@@ -109,6 +109,14 @@ describe("runServe", () => {
     const quiet = harness([]);
     await runServe(config(["--url", api.url]), quiet.runtime);
     assert.ok(!quiet.stderr().includes("terminal"));
+    // Prosody always runs it under a terminal: no warning there (it would go to the log file).
+    const prosody = harness([]);
+    const log = join(dir, "prosody.log");
+    await runServe(config(["--url", api.url, "--protocol", "prosody", "--log-file", log]), {
+      ...prosody.runtime,
+      stdinIsTerminal: () => true,
+    });
+    assert.ok(!readFileSync(log, "utf8").includes("terminal"));
   });
 
   it("writes nothing to stderr in Prosody mode, where stderr is the terminal", async () => {
