@@ -29,7 +29,6 @@ import {
   FALSE,
   frame,
   hex,
-  replyName,
   type Runner,
   runners,
   type SpawnOptions,

@@ -17,7 +17,6 @@ import {
   assertReply,
   ERROR,
   FALSE,
-  hex,
   REPO_ROOT,
   type Runner,
   runners,
