@@ -216,7 +216,11 @@ const OPTIONS: readonly OptionSpec[] = [
 const SPEC_BY_NAME = new Map(OPTIONS.map((o) => [o.name, o]));
 const ENV_PREFIX = "XMPP_EXTAUTH_";
 /** Secrets that may come from the environment, never from a flag or the config file. */
-const SECRET_ENV = ["TOKEN", "HMAC_SECRET", "BASIC_AUTH"] as const;
+const SECRET_ENV = [
+  ["TOKEN", "token"],
+  ["HMAC_SECRET", "hmacSecret"],
+  ["BASIC_AUTH", "basicAuth"],
+] as const;
 const SECRET_FLAGS: Readonly<Record<string, string>> = {
   token: "token-file",
   "hmac-secret": "hmac-secret-file",
@@ -269,7 +273,7 @@ export function helpText(): string {
     ...rows,
     "",
     `Every option can be set as ${ENV_PREFIX}NAME (e.g. ${envName("on-error")}=false);`,
-    `secrets: ${SECRET_ENV.map((s) => ENV_PREFIX + s).join(", ")} or the *-file options.`,
+    `secrets: ${SECRET_ENV.map(([v]) => ENV_PREFIX + v).join(", ")} or the *-file options.`,
     "Durations: 250ms, 5s, 2m, 1h; a bare number means seconds.",
     "Exit codes: 0 ok (check: true), 1 check: false, 2 bad usage or error.",
   ].join("\n");
@@ -485,7 +489,7 @@ export function parseCommand(sources: ConfigSources): Command {
     const option = name.slice(ENV_PREFIX.length).toLowerCase().replaceAll("_", "-");
     const known = (SPEC_BY_NAME.has(option) && envName(option) === name &&
       !["help", "version", "self-test"].includes(option)) ||
-      (SECRET_ENV as readonly string[]).includes(name.slice(ENV_PREFIX.length));
+      SECRET_ENV.some(([variable]) => ENV_PREFIX + variable === name);
     if (!known) fail(`Unknown environment variable ${name} (see --help for the names)`);
   }
 
@@ -623,12 +627,11 @@ export function parseCommand(sources: ConfigSources): Command {
     );
   }
 
-  const envSecret = (key: string) => {
-    const text = sources.env(ENV_PREFIX + key);
-    return text === undefined || text === ""
-      ? {}
-      : { [key === "TOKEN" ? "token" : key === "HMAC_SECRET" ? "hmacSecret" : "basicAuth"]: text };
-  };
+  const envSecrets: Record<string, string> = {};
+  for (const [variable, field] of SECRET_ENV) {
+    const text = sources.env(ENV_PREFIX + variable);
+    if (text !== undefined && text !== "") envSecrets[field] = text;
+  }
   const caFile = str("ca-file");
   const config: Config = {
     route,
@@ -646,7 +649,7 @@ export function parseCommand(sources: ConfigSources): Command {
     cacheSize: Math.max(1, count("cache-size")),
     breakerFailures: count("breaker-failures"),
     breakerCooldownMs: duration("breaker-cooldown"),
-    envSecrets: { ...envSecret("TOKEN"), ...envSecret("HMAC_SECRET"), ...envSecret("BASIC_AUTH") },
+    envSecrets,
   };
 
   if (mode === "serve") return { kind: "serve", config };
