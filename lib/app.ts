@@ -115,9 +115,9 @@ export async function runServe(config: Config, runtime: Runtime): Promise<number
   if (logger.enabled("info")) {
     const apis = router.routes.map((r) => `${r.name === "*" ? "" : `${r.name}=`}${r.urlTemplate}`);
     logger.info(
-      `xmpp-extauth ${VERSION} (${runtime.version}) serving ${config.protocol} → ${
-        apis.join(", ")
-      }; timeout ${formatDuration(config.timeoutMs)}, deadline ${
+      `xmpp-extauth ${VERSION} (${runtime.version}) serving ${config.protocol}${
+        config.server === "mongooseim" ? " (mongooseim: true/false only)" : ""
+      } → ${apis.join(", ")}; timeout ${formatDuration(config.timeoutMs)}, deadline ${
         formatDuration(config.deadlineMs)
       }, on error reply ${config.onError}`,
     );
