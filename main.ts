@@ -11,6 +11,7 @@
 import { runServe } from "./lib/app.ts";
 import { runCheck } from "./lib/check.ts";
 import { ConfigError, helpText, parseCommand } from "./lib/config.ts";
+import { reportConfigError } from "./lib/log_target.ts";
 import { detectRuntime } from "./lib/runtime.ts";
 import { runSelfTest } from "./lib/self_test.ts";
 import { VERSION } from "./lib/version.ts";
@@ -48,6 +49,7 @@ try {
 } catch (error) {
   if (error instanceof ConfigError) {
     runtime.writeStderr(`xmpp-extauth: ${error.message}\n`);
+    reportConfigError(error.message, runtime);
     runtime.exit(2);
   }
   runtime.writeStderr(`xmpp-extauth: internal error: ${(error as Error)?.stack ?? error}\n`);

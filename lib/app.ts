@@ -10,6 +10,7 @@ import { AuthCache } from "./auth_cache.ts";
 import { createAuthenticator } from "./authenticator.ts";
 import { type Config, ConfigError } from "./config.ts";
 import { formatDuration } from "./duration.ts";
+import { fallbackFor } from "./log_target.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { createRouter } from "./router.ts";
 import type { AppendFile, Runtime } from "./runtime.ts";
@@ -26,6 +27,8 @@ export interface Logging {
 /**
  * Sets up logging: to `--log-file` when given, else stderr, except in Prosody
  * mode where stderr is the reply channel and logs go to the file or nowhere.
+ * When stderr goes nowhere (`ejabberdctl start`) and no file is given, logs go
+ * to the fallback file beside ejabberd's log (see `log_target.ts`).
  * Secrets from the environment and `fileSecrets` are masked in every line.
  *
  * @throws {ConfigError} when the log file cannot be opened.
@@ -44,28 +47,43 @@ export function createLogging(
     ...Object.values(config.envSecrets).filter((s): s is string => s !== undefined),
     ...fileSecrets,
   ];
-  if (config.logFile !== undefined) {
-    let file: AppendFile;
+  // No --log-file and nobody reads stderr (ejabberdctl start): a file beside ejabberd's log.
+  const fallback = config.logFile === undefined && config.logLevel !== "silent"
+    ? fallbackFor(config.protocol, runtime)
+    : undefined;
+  const logFile = config.logFile ?? fallback;
+  let file: AppendFile | undefined;
+  if (logFile !== undefined) {
     try {
-      file = runtime.openAppend(config.logFile);
+      file = runtime.openAppend(logFile);
     } catch (error) {
-      throw new ConfigError(
-        `Cannot open --log-file ${config.logFile}: ${(error as Error).message}`,
-      );
+      // The fallback is a best effort: without it, stderr (nowhere) is all there is.
+      if (fallback === undefined) {
+        throw new ConfigError(`Cannot open --log-file ${logFile}: ${(error as Error).message}`);
+      }
     }
+  }
+  if (file !== undefined) {
+    const out = file;
     const logger = createLogger({
       level: config.logLevel,
-      sink: (line) => file.write(line),
+      sink: (line) => out.write(line),
       secrets,
       tag: `xmpp-extauth[${runtime.pid}]`,
     });
+    if (fallback !== undefined) {
+      logger.warn(
+        `stderr goes nowhere (/dev/null or closed) and no --log-file was given: logging to ` +
+          `${fallback}; choose the file with --log-file`,
+      );
+    }
     return {
       logger,
       reopen: () => {
         try {
-          file.reopen();
+          out.reopen();
         } catch (error) {
-          logger.error(`cannot reopen ${config.logFile}: ${(error as Error).message}`);
+          logger.error(`cannot reopen ${logFile}: ${(error as Error).message}`);
         }
       },
     };
@@ -115,9 +133,9 @@ export async function runServe(config: Config, runtime: Runtime): Promise<number
   if (logger.enabled("info")) {
     const apis = router.routes.map((r) => `${r.name === "*" ? "" : `${r.name}=`}${r.urlTemplate}`);
     logger.info(
-      `xmpp-extauth ${VERSION} (${runtime.version}) serving ${config.protocol} → ${
-        apis.join(", ")
-      }; timeout ${formatDuration(config.timeoutMs)}, deadline ${
+      `xmpp-extauth ${VERSION} (${runtime.version}) serving ${config.protocol}${
+        config.server === "mongooseim" ? " (mongooseim: true/false only)" : ""
+      } → ${apis.join(", ")}; timeout ${formatDuration(config.timeoutMs)}, deadline ${
         formatDuration(config.deadlineMs)
       }, on error reply ${config.onError}`,
     );

@@ -16,6 +16,8 @@ import { isOperation, type Operation } from "./request.ts";
 export type ContractName = "json" | "form-status";
 /** The stdin/stdout protocols: ejabberd's framing or Prosody's lines. */
 export type ProtocolName = "ejabberd" | "prosody";
+/** The server that runs the program: MongooseIM speaks ejabberd's framing but only true/false. */
+export type ServerKind = "ejabberd" | "mongooseim";
 
 /** Where requests for one XMPP domain go, and with which credentials. */
 export interface RouteConfig {
@@ -37,6 +39,8 @@ export interface Config {
   /** Routes by XMPP domain (lower case), from the config file. */
   readonly domains: Readonly<Record<string, RouteConfig>>;
   readonly protocol: ProtocolName;
+  /** `mongooseim`: never the error reply (its worker crashes on it); see `--server`. */
+  readonly server: ServerKind;
   readonly timeoutMs: number;
   readonly deadlineMs: number;
   readonly retries: number;
@@ -126,6 +130,14 @@ const OPTIONS: readonly OptionSpec[] = [
     choices: ["ejabberd", "prosody"],
     fallback: "ejabberd",
     help: "stdin/stdout protocol: ejabberd framing or Prosody lines",
+  },
+  {
+    name: "server",
+    kind: "enum",
+    arg: "NAME",
+    choices: ["ejabberd", "mongooseim"],
+    fallback: "ejabberd",
+    help: "the XMPP server: ejabberd, or mongooseim (replies true/false only, deadline 8s)",
   },
   { name: "timeout", kind: "duration", arg: "DUR", fallback: "5s", help: "time per HTTP attempt" },
   {
@@ -238,6 +250,8 @@ const DOMAIN_KEYS = new Set([
 ]);
 /** ejabberd gives up on a call after 30 s, retries included. */
 const EJABBERD_LIMIT_MS = 30_000;
+/** MongooseIM gives up on a call after 10 s (60 s for the first one). */
+const MONGOOSEIM_LIMIT_MS = 10_000;
 
 /** Turns an option name into its environment variable: `on-error` → `XMPP_EXTAUTH_ON_ERROR`. */
 export function envName(option: string): string {
@@ -541,14 +555,31 @@ export function parseCommand(sources: ConfigSources): Command {
   const contract = enumValue("contract") as ContractName;
   const timeoutMs = duration("timeout");
   if (timeoutMs <= 0) fail(`${value("timeout").where}: must be more than 0`);
+  // MongooseIM decodes only true and false, and gives up on a call after 10 s.
+  const serverKind = enumValue("server") as ServerKind;
+  const mongooseim = serverKind === "mongooseim";
+  if (mongooseim && protocol === "prosody") {
+    fail(`${value("server").where}: mongooseim speaks ejabberd's framing, not --protocol prosody`);
+  }
+  const onError = enumValue("on-error") as "error" | "false";
+  if (mongooseim && onError === "error" && value("on-error").source < 3) {
+    fail(
+      `${value("on-error").where}: "error" cannot be used with --server mongooseim: MongooseIM ` +
+        "understands only true and false, and any other reply crashes its worker; an API that " +
+        "cannot answer is answered false there (the default)",
+    );
+  }
   const deadlineMs = value("deadline").raw === undefined
-    ? (protocol === "prosody" ? 4000 : 20_000)
+    ? (protocol === "prosody" ? 4000 : mongooseim ? 8000 : 20_000)
     : duration("deadline");
   if (deadlineMs <= 0) fail(`${value("deadline").where}: must be more than 0`);
-  if (protocol === "ejabberd" && deadlineMs >= EJABBERD_LIMIT_MS) {
+  const [limitName, limitMs] = mongooseim
+    ? ["MongooseIM's 10s", MONGOOSEIM_LIMIT_MS]
+    : ["ejabberd's 30s", EJABBERD_LIMIT_MS];
+  if (protocol === "ejabberd" && deadlineMs >= limitMs) {
     fail(
-      `${value("deadline").where}: ${formatDuration(deadlineMs)} must be below ejabberd's ` +
-        "30s limit, or ejabberd gives up before the answer comes",
+      `${value("deadline").where}: ${formatDuration(deadlineMs)} must be below ${limitName} ` +
+        `limit, or ${mongooseim ? "MongooseIM" : "ejabberd"} gives up before the answer comes`,
     );
   }
   const logFile = str("log-file");
@@ -637,10 +668,11 @@ export function parseCommand(sources: ConfigSources): Command {
     route,
     domains,
     protocol,
+    server: serverKind,
     timeoutMs,
     deadlineMs,
     retries: count("retries"),
-    onError: enumValue("on-error") as "error" | "false",
+    onError: mongooseim ? "false" : onError,
     logLevel,
     ...(logFile === undefined ? {} : { logFile }),
     ...(caFile === undefined ? {} : { caFile }),

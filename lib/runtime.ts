@@ -6,6 +6,8 @@
  * @module
  */
 
+import { stderrGoesNowhere } from "./runtime/stderr.ts";
+
 // node:fs only under Bun: importing it under Deno costs ~9 MiB RSS and ~20 ms of start-up.
 const fs: typeof import("node:fs") | undefined = "Bun" in globalThis
   ? await import("node:fs")
@@ -43,6 +45,8 @@ export interface Runtime {
   writeStdout(bytes: Uint8Array): void;
   /** Writes text to stderr synchronously; errors are swallowed. */
   writeStderr(text: string): void;
+  /** True when stderr is `/dev/null` or closed (`ejabberdctl start`): nobody reads it. */
+  stderrGoesNowhere(): boolean;
   readFile(path: string): Uint8Array;
   openAppend(path: string): AppendFile;
   /** Calls `handler` on each delivery of the signal (ignored where unsupported). */
@@ -121,6 +125,7 @@ function denoRuntime(): Runtime {
         while (offset < bytes.length) offset += D.stderr.writeSync(bytes.subarray(offset));
       } catch { /* stderr closed: nowhere left to report */ }
     },
+    stderrGoesNowhere: () => stderrGoesNowhere(D.readLinkSync),
     readFile: (path) => D.readFileSync(path),
     openAppend: denoAppendFile,
     onSignal(signal, handler) {
@@ -169,6 +174,7 @@ function bunRuntime(bun: BunGlobal): Runtime {
         writeAllSync(2, encoder.encode(text));
       } catch { /* stderr closed */ }
     },
+    stderrGoesNowhere: () => stderrGoesNowhere((path) => fs!.readlinkSync(path, "utf8")),
     readFile: (path) => new Uint8Array(fs!.readFileSync(path)),
     openAppend: appendFile,
     onSignal(signal, handler) {

@@ -81,6 +81,8 @@ cleanup() {
   if [ "$STARTED" -eq 1 ]; then
     stop_ejabberd || note "an ejabberd VM is still running: $(beam_pids)"
   fi
+  # the fallback log of nolog.localhost's program, unless it was there before the test
+  [ "${FALLBACK_EXISTED:-1}" -eq 0 ] && rm -f "$FALLBACK_LOG"
   if [ "$CONF_REPLACED" -eq 1 ] && [ -f "$BACKUP" ]; then
     mv -f "$BACKUP" "$CONF"
   fi
@@ -180,6 +182,29 @@ API_URL="http://127.0.0.1:$API_PORT/api"
 # --breaker-failures 3 --breaker-cooldown 3s: the long-outage case opens the breaker.
 PROGRAM="$BIN --url $API_URL --timeout 2s --deadline 6s --breaker-failures 3 --breaker-cooldown 3s"
 PROGRAM="$PROGRAM --log-level debug --log-file $WORK/extauth.log"
+# Logging cases (at the end of cases.py), each host with its own name for the binary so that the
+# main cases, which count "$BIN" processes, do not see them:
+# - nolog.localhost: no --log-file; under 'ejabberdctl start' stderr is /dev/null, so the program
+#   logs beside ejabberd's log ($EJABBERD_LOG_PATH's folder): /var/log/ejabberd/xmpp-extauth.log.
+# - typo.localhost: a wrapper that, once after the case drops a flag, starts the program with a
+#   typo (--tiemout): ejabberd logs "Failed to start external authentication program", the
+#   program's --log-file says why. Pool 3: ejabberd's pool supervisor allows pool-size restarts
+#   a second, the case causes two.
+ln -s "$BIN" "$WORK/xmpp-extauth-nolog"
+ln -s "$BIN" "$WORK/xmpp-extauth-typo"
+install -d -o ejabberd -g ejabberd -m 700 "$WORK/flags"
+install -o ejabberd -g ejabberd -m 600 /dev/null "$WORK/typo.log"
+FALLBACK_LOG=$(dirname "$EJ_LOG")/xmpp-extauth.log
+if [ -e "$FALLBACK_LOG" ]; then FALLBACK_EXISTED=1; else FALLBACK_EXISTED=0; fi
+cat >"$WORK/typo.sh" <<TYPO
+#!/bin/sh
+if [ -e $WORK/flags/typo ]; then
+  rm -f $WORK/flags/typo
+  exec $WORK/xmpp-extauth-typo --url $API_URL --tiemout 3s --log-file $WORK/typo.log
+fi
+exec $WORK/xmpp-extauth-typo --url $API_URL --timeout 2s --deadline 6s --log-file $WORK/typo.log
+TYPO
+chmod 755 "$WORK/typo.sh"
 cat >"$WORK/ejabberd.yml" <<EOF
 # Throw-away configuration written by scripts/e2e_ejabberd.sh
 loglevel: info
@@ -187,6 +212,8 @@ log_rotate_count: 0
 hosts:
   - localhost
   - cached.localhost
+  - nolog.localhost
+  - typo.localhost
 certfiles:
   - /etc/ejabberd/ejabberd.pem
 listen:
@@ -206,6 +233,12 @@ host_config:
     # ejabberd's default auth cache (auth_cache_missed: true) for the API-down case
     auth_use_cache: true
     extauth_pool_size: 1
+  nolog.localhost:
+    extauth_program: "$WORK/xmpp-extauth-nolog --url $API_URL --timeout 2s --deadline 6s"
+    extauth_pool_size: 1
+  typo.localhost:
+    extauth_program: "$WORK/typo.sh"
+    extauth_pool_size: 3
 acl:
   admin:
     user: []
@@ -252,6 +285,7 @@ set +e
 timeout -k 5 240 "$PY" -B "$ROOT/scripts/e2e/cases.py" --budget 180 \
   --api-port "$API_PORT" --api-base-path /api --binary "$BIN" --c2s-port "$C2S_PORT" \
   --ejabberd-log "$EJ_LOG" --log-offset "$LOG_OFFSET" --extauth-log "$WORK/extauth.log" \
+  --work-dir "$WORK" --fallback-log "$FALLBACK_LOG" \
   2>"$WORK/cases.err" | tee "$OUT"
 DRIVER_RC=${PIPESTATUS[0]}
 set -e

@@ -2,8 +2,8 @@
  * Builds the release executables: one per target, plus a `SHA256SUMS` file.
  *
  * ```sh
- * deno task release                                   # deno compile, all five targets
- * deno task release --compiler bun                    # bun build --compile instead
+ * deno task release                                   # deno compile, the five glibc/macOS/Windows targets
+ * deno task release --compiler bun                    # bun build --compile, all seven (with musl)
  * deno task release --targets x86_64-unknown-linux-gnu,aarch64-unknown-linux-gnu
  * deno task release --version 1.2.3                   # first rewrites VERSION in lib/version.ts
  * ```
@@ -11,8 +11,13 @@
  * Output: `dist/release/xmpp-extauth-TARGET[.exe]` and `dist/release/SHA256SUMS`, in the format of
  * `sha256sum` (`HEX  FILENAME`), so users check a download with
  * `sha256sum -c --ignore-missing SHA256SUMS`. Every executable's header is checked against its
- * target (ELF / Mach-O / PE, and the CPU), so a cross-compiler that quietly produced the wrong
- * file fails the build. A compiler failure stops the build with a one-line message.
+ * target (ELF / Mach-O / PE, and the CPU), and a Linux one's dynamic loader (`PT_INTERP`) and
+ * needed libraries (`DT_NEEDED`) against its C library, so a cross-compiler that quietly produced
+ * the wrong file (a glibc build where a musl one was asked for, a new library the target system
+ * may lack) fails the build. A compiler failure stops the build with a one-line message.
+ *
+ * The two musl targets are for Alpine, ejabberd's official container: `deno compile` has no musl
+ * target, so they are built by `--compiler bun` only (and left out of a deno build's default).
  *
  * Uses only `node:` modules: runs under `deno run -A` and `bun`.
  *
@@ -33,12 +38,66 @@ export interface ExecutableKind {
   cpu: "x86_64" | "aarch64";
 }
 
+/** What a dynamically linked Linux executable asks of the system that runs it. */
+export interface ElfLinking {
+  /** The dynamic loader named in `PT_INTERP`. */
+  interpreter: string;
+  /** The shared libraries named in `DT_NEEDED`, in file order. */
+  needed: string[];
+}
+
+/** A Linux target's C library: the loader it must name and the libraries it may need. */
+export interface LinuxLibc {
+  name: "glibc" | "musl";
+  interpreter: string;
+  /** Every library the executable may need; anything else fails the check. */
+  allowed: readonly string[];
+}
+
 /** A release target: its name (Rust/Deno triple), Bun's name for it, and the file it yields. */
 export interface Target {
   name: string;
   bun: string;
+  /** False when `deno compile` has no such target (musl). */
+  deno: boolean;
   kind: ExecutableKind;
+  /** Linux targets: the C library the executable must be linked against. */
+  libc?: LinuxLibc;
   exe: boolean;
+}
+
+/**
+ * glibc's libraries that Deno's and Bun's Linux executables link (checked with `readelf -d`:
+ * bun needs libc, libpthread, libdl, libm and the loader; deno also libgcc_s and librt), all
+ * part of every glibc system.
+ */
+function glibc(loader: string): LinuxLibc {
+  return {
+    name: "glibc",
+    interpreter: `/lib${loader.includes("x86-64") ? "64" : ""}/${loader}`,
+    allowed: [
+      "libc.so.6",
+      "libm.so.6",
+      "libpthread.so.0",
+      "libdl.so.2",
+      "librt.so.1",
+      "libgcc_s.so.1",
+      loader,
+    ],
+  };
+}
+
+/**
+ * musl's loader and the libraries Bun's musl executables need: musl itself and GCC's C++
+ * runtime (`libstdc++.so.6`, which pulls in `libgcc_s.so.1`): on Alpine `apk add libstdc++`,
+ * already present in ejabberd's image, whose Erlang JIT links it.
+ */
+function musl(arch: "x86_64" | "aarch64"): LinuxLibc {
+  return {
+    name: "musl",
+    interpreter: `/lib/ld-musl-${arch}.so.1`,
+    allowed: [`libc.musl-${arch}.so.1`, "libstdc++.so.6", "libgcc_s.so.1"],
+  };
 }
 
 /** The release targets, in build order. */
@@ -47,30 +106,54 @@ export const TARGETS: readonly Target[] = [
     name: "x86_64-unknown-linux-gnu",
     // baseline: runs on x86-64 CPUs without AVX2, as older servers are.
     bun: "bun-linux-x64-baseline",
+    deno: true,
     kind: { format: "ELF", cpu: "x86_64" },
+    libc: glibc("ld-linux-x86-64.so.2"),
     exe: false,
   },
   {
     name: "aarch64-unknown-linux-gnu",
     bun: "bun-linux-arm64",
+    deno: true,
     kind: { format: "ELF", cpu: "aarch64" },
+    libc: glibc("ld-linux-aarch64.so.1"),
+    exe: false,
+  },
+  {
+    name: "x86_64-unknown-linux-musl",
+    // baseline, as the glibc build: runs on x86-64 CPUs without AVX2.
+    bun: "bun-linux-x64-musl-baseline",
+    deno: false,
+    kind: { format: "ELF", cpu: "x86_64" },
+    libc: musl("x86_64"),
+    exe: false,
+  },
+  {
+    name: "aarch64-unknown-linux-musl",
+    bun: "bun-linux-arm64-musl",
+    deno: false,
+    kind: { format: "ELF", cpu: "aarch64" },
+    libc: musl("aarch64"),
     exe: false,
   },
   {
     name: "x86_64-apple-darwin",
     bun: "bun-darwin-x64",
+    deno: true,
     kind: { format: "Mach-O", cpu: "x86_64" },
     exe: false,
   },
   {
     name: "aarch64-apple-darwin",
     bun: "bun-darwin-arm64",
+    deno: true,
     kind: { format: "Mach-O", cpu: "aarch64" },
     exe: false,
   },
   {
     name: "x86_64-pc-windows-msvc",
     bun: "bun-windows-x64-baseline",
+    deno: true,
     kind: { format: "PE", cpu: "x86_64" },
     exe: true,
   },
@@ -121,7 +204,7 @@ export function parseReleaseArgs(args: string[]): ReleaseOptions {
   if (compiler !== "deno" && compiler !== "bun") {
     throw new Error(`Cannot parse --compiler: ${compiler} is not deno or bun`);
   }
-  let targets = [...TARGETS];
+  let targets = TARGETS.filter((t) => compiler === "bun" || t.deno);
   if (values.targets !== undefined) {
     const names = values.targets.split(",").map((s) => s.trim()).filter((s) => s !== "");
     if (names.length === 0) throw new Error("Cannot parse --targets: no target given");
@@ -130,6 +213,11 @@ export function parseReleaseArgs(args: string[]): ReleaseOptions {
       if (target === undefined) {
         const known = TARGETS.map((t) => t.name).join(", ");
         throw new Error(`Cannot parse --targets: unknown target ${name} (known: ${known})`);
+      }
+      if (compiler === "deno" && !target.deno) {
+        throw new Error(
+          `Cannot parse --targets: deno compile has no target ${name}; use --compiler bun`,
+        );
       }
       return target;
     });
@@ -156,7 +244,14 @@ export function parseReleaseArgs(args: string[]): ReleaseOptions {
  *
  * @example Set the version of a tagged build
  * ```ts
- * setVersion("lib/version.ts", "1.2.3");
+ * import assert from "node:assert/strict";
+ * import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import { join } from "node:path";
+ * const file = join(mkdtempSync(join(tmpdir(), "version-")), "version.ts");
+ * writeFileSync(file, 'export const VERSION = "0.1.0";\n');
+ * setVersion(file, "1.2.3");
+ * assert.equal(readFileSync(file, "utf8"), 'export const VERSION = "1.2.3";\n');
  * ```
  */
 export function setVersion(file: string, version: string): void {
@@ -206,6 +301,114 @@ export function readExecutableKind(bytes: Uint8Array): ExecutableKind | undefine
     if (machine === 0x8664) return { format: "PE", cpu: "x86_64" };
     if (machine === 0xaa64) return { format: "PE", cpu: "aarch64" };
     return undefined;
+  }
+  return undefined;
+}
+
+/**
+ * Reads the dynamic loader (`PT_INTERP`) and the needed libraries (`DT_NEEDED`) of a 64-bit
+ * little-endian ELF executable; `undefined` when it is not one, `{ interpreter: "", needed: [] }`
+ * for a static one. Throws when the headers point outside the file.
+ *
+ * @example A glibc executable built here
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { readFileSync } from "node:fs";
+ * const deno = readFileSync(Deno.execPath());
+ * const linking = readElfLinking(deno);
+ * if (Deno.build.os === "linux") {
+ *   assert.ok(linking !== undefined && linking.needed.includes("libc.so.6"));
+ * }
+ * ```
+ */
+export function readElfLinking(bytes: Uint8Array): ElfLinking | undefined {
+  if (
+    bytes.length < 64 || bytes[0] !== 0x7f || bytes[1] !== 0x45 || bytes[2] !== 0x4c ||
+    bytes[3] !== 0x46 || bytes[4] !== 2 || bytes[5] !== 1
+  ) {
+    return undefined;
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const broken = (what: string): never => {
+    throw new Error(`broken ELF file: ${what} lies outside the file`);
+  };
+  const u64 = (at: number, what: string): number => {
+    if (at < 0 || at + 8 > bytes.length) broken(what);
+    return Number(view.getBigUint64(at, true));
+  };
+  const u32 = (at: number) => view.getUint32(at, true);
+  const phoff = u64(0x20, "the program header table");
+  const phentsize = view.getUint16(0x36, true);
+  const phnum = view.getUint16(0x38, true);
+  if (phentsize < 56 || phoff + phentsize * phnum > bytes.length) broken("a program header");
+  const headers = Array.from({ length: phnum }, (_, i) => {
+    const at = phoff + i * phentsize;
+    return {
+      type: u32(at),
+      offset: u64(at + 8, "a segment"),
+      vaddr: u64(at + 16, "a segment"),
+      filesz: u64(at + 32, "a segment"),
+    };
+  });
+  const cString = (at: number, end: number, what: string): string => {
+    if (at < 0 || at >= end || end > bytes.length) broken(what);
+    const zero = bytes.indexOf(0, at);
+    return new TextDecoder().decode(bytes.subarray(at, zero < 0 || zero > end ? end : zero));
+  };
+  const interp = headers.find((h) => h.type === 3); // PT_INTERP
+  const interpreter = interp === undefined
+    ? ""
+    : cString(interp.offset, interp.offset + interp.filesz, "the interpreter");
+  const dynamic = headers.find((h) => h.type === 2); // PT_DYNAMIC
+  if (dynamic === undefined) return { interpreter, needed: [] };
+  const names: number[] = [];
+  let strtab = -1;
+  let strsz = 0;
+  for (let at = dynamic.offset; at + 16 <= dynamic.offset + dynamic.filesz; at += 16) {
+    const tag = u64(at, "the dynamic section");
+    const value = u64(at + 8, "the dynamic section");
+    if (tag === 0) break; // DT_NULL
+    if (tag === 1) names.push(value); // DT_NEEDED: offset into the string table
+    else if (tag === 5) strtab = value; // DT_STRTAB: an address
+    else if (tag === 10) strsz = value; // DT_STRSZ
+  }
+  if (names.length === 0) return { interpreter, needed: [] };
+  // The string table is given by address: find the loaded segment that holds it.
+  const load = headers.find((h) =>
+    h.type === 1 && h.vaddr <= strtab && strtab < h.vaddr + h.filesz
+  );
+  if (load === undefined) broken("the dynamic string table");
+  const table = load!.offset + (strtab - load!.vaddr);
+  const needed = names.map((name) => cString(table + name, table + strsz, "a library name"));
+  return { interpreter, needed };
+}
+
+/**
+ * Checks an executable's linking against its target's C library; returns what is wrong, or
+ * `undefined` when it fits.
+ *
+ * @example A glibc build where musl was asked for
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const musl = TARGETS.find((t) => t.name === "x86_64-unknown-linux-musl")!;
+ * assert.equal(
+ *   checkLinking(musl, { interpreter: "/lib64/ld-linux-x86-64.so.2", needed: ["libc.so.6"] }),
+ *   "expected the musl loader /lib/ld-musl-x86_64.so.1, the file names /lib64/ld-linux-x86-64.so.2",
+ * );
+ * ```
+ */
+export function checkLinking(target: Target, linking: ElfLinking | undefined): string | undefined {
+  const libc = target.libc;
+  if (libc === undefined) return undefined;
+  if (linking === undefined) return "expected an ELF executable";
+  if (linking.interpreter !== libc.interpreter) {
+    const named = linking.interpreter === "" ? "no loader (static)" : linking.interpreter;
+    return `expected the ${libc.name} loader ${libc.interpreter}, the file names ${named}`;
+  }
+  const foreign = linking.needed.filter((lib) => !libc.allowed.includes(lib));
+  if (foreign.length > 0) {
+    return `it needs ${foreign.join(", ")}, which a ${libc.name} system may lack ` +
+      `(allowed: ${libc.allowed.join(", ")})`;
   }
   return undefined;
 }
@@ -305,7 +508,8 @@ const USAGE = `Usage: release.ts [options]
 
 Builds dist/release/xmpp-extauth-TARGET[.exe] for each target and dist/release/SHA256SUMS.
   --compiler deno|bun   deno compile (default) or bun build --compile
-  --targets A,B         only these targets (default: all)
+  --targets A,B         only these targets (default: all that the compiler can build;
+                        the musl ones need --compiler bun)
                         ${TARGETS.map((t) => t.name).join("\n                        ")}
   --version X.Y.Z       first write this version into lib/version.ts
   --entry FILE          program to compile (default main.ts)
@@ -359,8 +563,23 @@ export function release(options: ReleaseOptions): number {
       console.error(`Cannot verify ${name}: expected ${want}, the file is ${got}`);
       return 1;
     }
+    let linking: ElfLinking | undefined;
+    try {
+      linking = target.libc === undefined ? undefined : readElfLinking(bytes);
+    } catch (error) {
+      console.error(`Cannot verify ${name}: ${(error as Error).message}`);
+      return 1;
+    }
+    const wrong = checkLinking(target, linking);
+    if (wrong !== undefined) {
+      console.error(`Cannot verify ${name}: ${wrong}`);
+      return 1;
+    }
+    const links = linking === undefined
+      ? ""
+      : `, loader ${linking.interpreter}, needs ${linking.needed.join(" ")}`;
     hashes[name] = createHash("sha256").update(bytes).digest("hex");
-    console.log(`  ${megabytes(bytes.length)}, ${got}, sha256 ${hashes[name]}`);
+    console.log(`  ${megabytes(bytes.length)}, ${got}${links}, sha256 ${hashes[name]}`);
   }
   writeFileSync(join(options.outDir, "SHA256SUMS"), formatChecksums(hashes));
   const where = relative(process.cwd(), options.outDir) || ".";

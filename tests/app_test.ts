@@ -34,6 +34,7 @@ function harness(input: Uint8Array[]) {
     writeStderr: (text) => {
       stderr += text;
     },
+    stderrGoesNowhere: () => false,
     onSignal: (signal, handler) => signals.set(signal, handler),
   };
   return { runtime, stdout, stderr: () => stderr, signals };

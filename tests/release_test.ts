@@ -13,12 +13,16 @@ import { join, resolve } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import {
+  checkLinking,
   compileCommand,
+  type ElfLinking,
   formatChecksums,
   parseReleaseArgs,
+  readElfLinking,
   readExecutableKind,
   setVersion,
   summarizeFailure,
+  type Target,
   TARGETS,
 } from "../scripts/release.ts";
 
@@ -32,7 +36,7 @@ function runRelease(args: string[]) {
 }
 
 describe("release arguments", () => {
-  it("defaults to deno, all five targets and the repository's paths", () => {
+  it("defaults to deno, the five targets deno compile has, and the repository's paths", () => {
     const options = parseReleaseArgs([]);
     assert.equal(options.compiler, "deno");
     assert.deepEqual(options.targets.map((t) => t.name), [
@@ -46,6 +50,29 @@ describe("release arguments", () => {
     assert.equal(options.entry, join(ROOT, "main.ts"));
     assert.equal(options.outDir, join(ROOT, "dist", "release"));
     assert.equal(options.versionFile, join(ROOT, "lib", "version.ts"));
+  });
+
+  it("builds the two musl targets for Alpine with bun, by default", () => {
+    const options = parseReleaseArgs(["--compiler", "bun"]);
+    assert.deepEqual(options.targets.map((t) => `${t.name} ${t.bun}`), [
+      "x86_64-unknown-linux-gnu bun-linux-x64-baseline",
+      "aarch64-unknown-linux-gnu bun-linux-arm64",
+      "x86_64-unknown-linux-musl bun-linux-x64-musl-baseline",
+      "aarch64-unknown-linux-musl bun-linux-arm64-musl",
+      "x86_64-apple-darwin bun-darwin-x64",
+      "aarch64-apple-darwin bun-darwin-arm64",
+      "x86_64-pc-windows-msvc bun-windows-x64-baseline",
+    ]);
+  });
+
+  it("refuses a musl target for deno compile, which has none", () => {
+    assert.throws(
+      () => parseReleaseArgs(["--targets", "x86_64-unknown-linux-gnu,aarch64-unknown-linux-musl"]),
+      {
+        message: "Cannot parse --targets: deno compile has no target " +
+          "aarch64-unknown-linux-musl; use --compiler bun",
+      },
+    );
   });
 
   it("takes a subset of targets, a compiler and a version", () => {
@@ -187,6 +214,158 @@ describe("readExecutableKind", () => {
   });
 });
 
+/**
+ * A minimal 64-bit little-endian ELF: program headers PT_LOAD (the whole file at address
+ * 0x400000), PT_INTERP (when `interpreter` is given) and PT_DYNAMIC with DT_NEEDED entries.
+ */
+function elf(interpreter: string | undefined, needed: readonly string[]): Uint8Array {
+  const base = 0x400000;
+  const strings = ["", ...needed].join("\0") + "\0";
+  const phoff = 64;
+  const phnum = 1 + (interpreter === undefined ? 0 : 1) + (needed.length > 0 ? 1 : 0);
+  const interpAt = phoff + 56 * phnum;
+  const interpBytes = new TextEncoder().encode(`${interpreter ?? ""}\0`);
+  const strAt = interpAt + interpBytes.length;
+  const strBytes = new TextEncoder().encode(strings);
+  const dynAt = Math.ceil((strAt + strBytes.length) / 8) * 8;
+  const dynCount = needed.length + 3; // DT_NEEDED…, DT_STRTAB, DT_STRSZ, DT_NULL
+  const size = dynAt + 16 * dynCount;
+  const bytes = new Uint8Array(size);
+  const view = new DataView(bytes.buffer);
+  bytes.set([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1]);
+  view.setUint16(16, 2, true); // ET_EXEC
+  view.setUint16(18, 0x3e, true);
+  view.setBigUint64(0x20, BigInt(phoff), true);
+  view.setUint16(0x36, 56, true);
+  view.setUint16(0x38, phnum, true);
+  let ph = phoff;
+  const header = (type: number, offset: number, filesz: number) => {
+    view.setUint32(ph, type, true);
+    view.setBigUint64(ph + 8, BigInt(offset), true);
+    view.setBigUint64(ph + 16, BigInt(base + offset), true);
+    view.setBigUint64(ph + 32, BigInt(filesz), true);
+    ph += 56;
+  };
+  header(1, 0, size);
+  if (interpreter !== undefined) header(3, interpAt, interpBytes.length);
+  if (needed.length > 0) header(2, dynAt, 16 * dynCount);
+  bytes.set(interpBytes, interpAt);
+  bytes.set(strBytes, strAt);
+  let dyn = dynAt;
+  const entry = (tag: number, value: number) => {
+    view.setBigUint64(dyn, BigInt(tag), true);
+    view.setBigUint64(dyn + 8, BigInt(value), true);
+    dyn += 16;
+  };
+  let offset = 1;
+  for (const name of needed) {
+    entry(1, offset);
+    offset += name.length + 1;
+  }
+  entry(5, base + strAt);
+  entry(10, strBytes.length);
+  entry(0, 0);
+  return bytes;
+}
+
+function target(name: string): Target {
+  const found = TARGETS.find((t) => t.name === name);
+  assert.ok(found, name);
+  return found;
+}
+
+describe("readElfLinking and checkLinking", () => {
+  const MUSL_X64 = ["libstdc++.so.6", "libc.musl-x86_64.so.1"];
+
+  it("reads the loader and the needed libraries", () => {
+    assert.deepEqual(readElfLinking(elf("/lib/ld-musl-x86_64.so.1", MUSL_X64)), {
+      interpreter: "/lib/ld-musl-x86_64.so.1",
+      needed: MUSL_X64,
+    });
+    assert.deepEqual(readElfLinking(elf(undefined, [])), { interpreter: "", needed: [] });
+    assert.equal(readElfLinking(new TextEncoder().encode("#!/bin/sh\n")), undefined);
+  });
+
+  it("refuses headers that point outside the file instead of reading garbage", () => {
+    const cut = elf("/lib/ld-musl-x86_64.so.1", MUSL_X64);
+    assert.throws(() => readElfLinking(cut.subarray(0, 100)), /broken ELF file: a program header/);
+    const far = cut.slice();
+    new DataView(far.buffer).setBigUint64(64 + 8, 1n << 40n, true); // PT_LOAD's offset
+    assert.throws(() => readElfLinking(far), /broken ELF file/);
+  });
+
+  it("accepts each Linux target's own loader and libraries", () => {
+    const glibcX64: ElfLinking = {
+      interpreter: "/lib64/ld-linux-x86-64.so.2",
+      needed: ["libc.so.6", "ld-linux-x86-64.so.2", "libpthread.so.0", "libdl.so.2", "libm.so.6"],
+    };
+    assert.equal(checkLinking(target("x86_64-unknown-linux-gnu"), glibcX64), undefined);
+    const denoArm: ElfLinking = {
+      interpreter: "/lib/ld-linux-aarch64.so.1",
+      needed: ["libdl.so.2", "libgcc_s.so.1", "librt.so.1", "libc.so.6", "ld-linux-aarch64.so.1"],
+    };
+    assert.equal(checkLinking(target("aarch64-unknown-linux-gnu"), denoArm), undefined);
+    assert.equal(
+      checkLinking(target("x86_64-unknown-linux-musl"), {
+        interpreter: "/lib/ld-musl-x86_64.so.1",
+        needed: MUSL_X64,
+      }),
+      undefined,
+    );
+    assert.equal(
+      checkLinking(target("aarch64-unknown-linux-musl"), {
+        interpreter: "/lib/ld-musl-aarch64.so.1",
+        needed: ["libstdc++.so.6", "libc.musl-aarch64.so.1"],
+      }),
+      undefined,
+    );
+    // macOS and Windows files carry no ELF linking to check.
+    assert.equal(checkLinking(target("aarch64-apple-darwin"), undefined), undefined);
+  });
+
+  it("names a wrong loader, a wrong CPU's musl, a foreign library and a static file", () => {
+    assert.equal(
+      checkLinking(target("x86_64-unknown-linux-musl"), {
+        interpreter: "/lib64/ld-linux-x86-64.so.2",
+        needed: ["libc.so.6"],
+      }),
+      "expected the musl loader /lib/ld-musl-x86_64.so.1, the file names " +
+        "/lib64/ld-linux-x86-64.so.2",
+    );
+    assert.equal(
+      checkLinking(target("aarch64-unknown-linux-gnu"), {
+        interpreter: "/lib/ld-musl-aarch64.so.1",
+        needed: ["libc.musl-aarch64.so.1"],
+      }),
+      "expected the glibc loader /lib/ld-linux-aarch64.so.1, the file names " +
+        "/lib/ld-musl-aarch64.so.1",
+    );
+    assert.equal(
+      checkLinking(target("aarch64-unknown-linux-musl"), {
+        interpreter: "/lib/ld-musl-aarch64.so.1",
+        needed: ["libstdc++.so.6", "libc.musl-x86_64.so.1"],
+      }),
+      "it needs libc.musl-x86_64.so.1, which a musl system may lack (allowed: " +
+        "libc.musl-aarch64.so.1, libstdc++.so.6, libgcc_s.so.1)",
+    );
+    assert.match(
+      checkLinking(target("x86_64-unknown-linux-gnu"), {
+        interpreter: "/lib64/ld-linux-x86-64.so.2",
+        needed: ["libc.so.6", "libssl.so.3"],
+      }) ?? "",
+      /^it needs libssl\.so\.3, which a glibc system may lack/,
+    );
+    assert.equal(
+      checkLinking(target("x86_64-unknown-linux-gnu"), { interpreter: "", needed: [] }),
+      "expected the glibc loader /lib64/ld-linux-x86-64.so.2, the file names no loader (static)",
+    );
+    assert.equal(
+      checkLinking(target("x86_64-unknown-linux-gnu"), undefined),
+      "expected an ELF executable",
+    );
+  });
+});
+
 describe("SHA256SUMS and failure messages", () => {
   it("formats checksums like sha256sum, sorted by name", () => {
     assert.equal(
@@ -241,7 +420,7 @@ describe("release.ts with bun (real cross-compilation)", () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it("builds linux x64 and arm64 executables, stamps the version, writes SHA256SUMS", {
+  it("builds linux glibc and musl executables, stamps the version, writes SHA256SUMS", {
     timeout: 300_000,
   }, () => {
     const out = join(dir, "out");
@@ -249,7 +428,8 @@ describe("release.ts with bun (real cross-compilation)", () => {
       "--compiler",
       "bun",
       "--targets",
-      "x86_64-unknown-linux-gnu,aarch64-unknown-linux-gnu",
+      "x86_64-unknown-linux-gnu,aarch64-unknown-linux-gnu," +
+      "x86_64-unknown-linux-musl,aarch64-unknown-linux-musl",
       "--version",
       "9.8.7",
       "--version-file",
@@ -264,13 +444,15 @@ describe("release.ts with bun (real cross-compilation)", () => {
     assert.deepEqual(readdirSync(out).sort(), [
       "SHA256SUMS",
       "xmpp-extauth-aarch64-unknown-linux-gnu",
+      "xmpp-extauth-aarch64-unknown-linux-musl",
       "xmpp-extauth-x86_64-unknown-linux-gnu",
+      "xmpp-extauth-x86_64-unknown-linux-musl",
     ]);
 
     // SHA256SUMS: "HEX  NAME" per file, matching the files' real digests.
     const sums = readFileSync(join(out, "SHA256SUMS"), "utf8");
     const lines = sums.trimEnd().split("\n");
-    assert.equal(lines.length, 2);
+    assert.equal(lines.length, 4);
     for (const line of lines) {
       const match = /^([0-9a-f]{64}) {2}(xmpp-extauth-[a-z0-9_-]+)$/.exec(line);
       assert.ok(match, `bad SHA256SUMS line: ${line}`);
@@ -284,6 +466,30 @@ describe("release.ts with bun (real cross-compilation)", () => {
     assert.equal(arm.readUInt16LE(18), 0xb7);
     const x64 = readFileSync(join(out, "xmpp-extauth-x86_64-unknown-linux-gnu"));
     assert.equal(x64.readUInt16LE(18), 0x3e);
+
+    // What each file asks of the system (readelf -l / -d): Alpine's loader and libstdc++ for
+    // the musl builds, glibc's for the others. The script printed the same.
+    const linking = (name: string) => readElfLinking(readFileSync(join(out, name)));
+    assert.deepEqual(linking("xmpp-extauth-x86_64-unknown-linux-musl"), {
+      interpreter: "/lib/ld-musl-x86_64.so.1",
+      needed: ["libstdc++.so.6", "libc.musl-x86_64.so.1"],
+    });
+    assert.deepEqual(linking("xmpp-extauth-aarch64-unknown-linux-musl"), {
+      interpreter: "/lib/ld-musl-aarch64.so.1",
+      needed: ["libstdc++.so.6", "libc.musl-aarch64.so.1"],
+    });
+    assert.equal(
+      linking("xmpp-extauth-x86_64-unknown-linux-gnu")?.interpreter,
+      "/lib64/ld-linux-x86-64.so.2",
+    );
+    assert.equal(
+      linking("xmpp-extauth-aarch64-unknown-linux-gnu")?.interpreter,
+      "/lib/ld-linux-aarch64.so.1",
+    );
+    assert.match(
+      run.stdout,
+      /xmpp-extauth-x86_64-unknown-linux-musl with bun\n {2}\d+\.\d MB, ELF x86_64, loader \/lib\/ld-musl-x86_64\.so\.1, needs libstdc\+\+\.so\.6 libc\.musl-x86_64\.so\.1, sha256 [0-9a-f]{64}\n/,
+    );
 
     // The native one runs, with the version written by --version.
     if (process.platform === "linux" && process.arch === "x64") {

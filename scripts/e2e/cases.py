@@ -82,6 +82,8 @@ class Env:
         self.log_path = args.ejabberd_log
         self.log_offset = args.log_offset
         self.extauth_log = args.extauth_log
+        self.work_dir = args.work_dir
+        self.fallback_log = args.fallback_log
         self.c2s_port = args.c2s_port
         self.passed = 0
         self.failed = 0
@@ -568,6 +570,130 @@ def case_log_audit(env: Env, c: Case) -> None:
         c.note(f"program log {len(log.splitlines())} lines, no passwords")
 
 
+# --- logs an admin can find (issue 9, item 4) ------------------------------------------------
+NOLOG = "nolog.localhost"
+TYPO = "typo.localhost"
+
+
+def pids_of(path: str) -> set[int]:
+    """Live pids whose argv[0] is exactly path (the hosts' own names for the binary)."""
+    pids = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                argv0 = f.read().split(b"\0")[0]
+            with open(f"/proc/{entry}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    continue
+        except (OSError, IndexError):
+            continue
+        if argv0 == path.encode():
+            pids.add(int(entry))
+    return pids
+
+
+def read_text(path: str) -> str:
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def wait_for(check: Callable[[], object], seconds: float) -> object:
+    end = time.monotonic() + seconds
+    while True:
+        got = check()
+        if got or time.monotonic() > end:
+            return got
+        time.sleep(0.1)
+
+
+def case_stderr_nowhere(env: Env, c: Case) -> None:
+    """nolog.localhost's program has no --log-file. ejabberd was started with 'ejabberdctl start',
+    which gives its programs /dev/null as stderr: the program must log to the fallback file beside
+    ejabberd's log, with the reason, its start line and a backend failure."""
+    if not env.work_dir:
+        c.expect(False, "the shell script gave no --work-dir")
+        return
+    binary = os.path.join(env.work_dir, "xmpp-extauth-nolog")
+    pids = wait_for(lambda: pids_of(binary), 10)
+    c.expect(len(pids) == 1, f"expected 1 process for {NOLOG}, found {len(pids)}")
+    if not pids:
+        return
+    pid = min(pids)
+    try:
+        stderr = os.readlink(f"/proc/{pid}/fd/2")
+    except OSError as e:
+        stderr = f"unreadable ({e})"
+    c.expect(stderr == "/dev/null", f"the program's stderr is {stderr}, not /dev/null")
+    c.note(f"pid {pid} stderr {stderr}")
+    tag = f"xmpp-extauth[{pid}] "
+    log = read_text(env.fallback_log)
+    c.expect(
+        f"{tag}WARN  stderr goes nowhere (/dev/null or closed) and no --log-file was given: "
+        f"logging to {env.fallback_log}; choose the file with --log-file" in log,
+        f"{env.fallback_log} has no 'stderr goes nowhere' line from pid {pid}",
+    )
+    c.expect(f"{tag}INFO  xmpp-extauth " in log, f"{env.fallback_log} has no start line")
+    user, jid = "nina", f"nina@{NOLOG}"
+    env.expected_failures.add(jid)
+    env.add_user(user, NOLOG, "nina-pw")
+    env.api.mode = "503"
+    try:
+        rc, out, _ = env.ctl("check_account", user, NOLOG)
+    finally:
+        env.api.mode = "up"
+    c.expect(rc == 1, f"check_account while the API answers 503 rc={rc}: {out}")
+    needle = f"{tag}WARN  isuser {jid}: backend error after "
+    c.expect(
+        wait_for(lambda: needle in read_text(env.fallback_log), 5),
+        f"{env.fallback_log} has no line '{needle}…'",
+    )
+    rc, out, _ = env.ctl("check_account", user, NOLOG)
+    c.expect(rc == 0, f"check_account once the API is back rc={rc}: {out}")
+
+
+def case_config_error_logged(env: Env, c: Case) -> None:
+    """typo.localhost's wrapper starts the program once with '--tiemout 3s' after the flag is
+    dropped. Killing one of its processes makes ejabberd start a new one: ejabberd logs 'Failed to
+    start external authentication program', and the program's --log-file holds the reason."""
+    if not env.work_dir:
+        c.expect(False, "the shell script gave no --work-dir")
+        return
+    binary = os.path.join(env.work_dir, "xmpp-extauth-typo")
+    flag = os.path.join(env.work_dir, "flags", "typo")
+    typo_log = os.path.join(env.work_dir, "typo.log")
+    before = wait_for(lambda: len(pids_of(binary)) == 3 and pids_of(binary), 10)
+    c.expect(bool(before), f"expected 3 processes for {TYPO}, found {len(pids_of(binary))}")
+    if not before:
+        return
+    with open(flag, "w"):
+        pass
+    off = env.log_size()
+    victim = min(before)
+    os.kill(victim, signal.SIGKILL)
+    needle = "Failed to start external authentication program"
+    c.expect(env.wait_log(off, needle, 10), f"ejabberd.log has no '{needle}' after the typo")
+    text = env.log_since(off)
+    line = next((x for x in text.splitlines() if needle in x), "")
+    if line:
+        c.note("ejabberd: " + line[line.index(needle):][:160])
+    want = "ERROR configuration error, exiting with status 2: Unknown option '--tiemout'"
+    log = read_text(typo_log)
+    c.expect(want in log, f"{typo_log} has no line '{want}'")
+    c.expect(not os.path.exists(flag), "the wrapper did not take the flag (no typo start?)")
+    # ejabberd starts the program again (without the typo) and the host answers.
+    after = wait_for(lambda: len(pids_of(binary)) == 3 and pids_of(binary), 10)
+    c.expect(bool(after) and victim not in after, f"{TYPO} has {len(pids_of(binary))} processes")
+    user = "tess"
+    env.add_user(user, TYPO, "tess-pw")
+    rc, out, _ = env.ctl("check_account", user, TYPO)
+    c.expect(rc == 0, f"check_account on {TYPO} after the restart rc={rc}: {out}")
+
+
 CASES: list[tuple[str, Callable[[Env, Case], object]]] = [
     ("startup: 5 extauth processes (pool 4 + 1), no start failure", case_startup),
     ("c2s SASL PLAIN login, right password", case_c2s_right),
@@ -587,6 +713,10 @@ CASES: list[tuple[str, Callable[[Env, Case], object]]] = [
     ("API slower than --timeout: answer before 30s, same process survives", case_slow),
     ("200 logins from 20 parallel clients, pool of 4", case_parallel),
     ("log audit: only expected failures, no crash, no password in program log", case_log_audit),
+    ("ejabberdctl start: stderr is /dev/null; without --log-file the program logs beside "
+     "ejabberd's log", case_stderr_nowhere),
+    ("a typo in the program's options: ejabberd says 'Failed to start', --log-file says why",
+     case_config_error_logged),
 ]
 
 
@@ -600,6 +730,8 @@ def main() -> int:
     ap.add_argument("--log-offset", type=int, default=0)
     ap.add_argument("--extauth-log", default="")
     ap.add_argument("--budget", type=float, default=180, help="seconds; later cases are skipped")
+    ap.add_argument("--work-dir", default="", help="the shell script's temp folder")
+    ap.add_argument("--fallback-log", default="/var/log/ejabberd/xmpp-extauth.log")
     args = ap.parse_args()
     env = Env(args)
     env.add_user("alice", MAIN, "correct horse battery")
