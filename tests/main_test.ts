@@ -239,6 +239,18 @@ function suite(runner: Runner) {
         api.setMode("normal");
       });
 
+      it('logs "after 1 request" (one) and "after 0 requests" at the end', T, async () => {
+        await withExtauth(runner, ["--url", api.url], {}, async (p) => {
+          assertEq(await p.request("isuser:alice:example.com"), TRUE);
+          assert.equal(await p.finish(), 0, p.stderr);
+          assert.match(p.stderr, /INFO {2}stdin closed after 1 request; exiting\n$/);
+        });
+        await withExtauth(runner, ["--url", api.url], {}, async (p) => {
+          assert.equal(await p.finish(), 0, p.stderr);
+          assert.match(p.stderr, /INFO {2}stdin closed after 0 requests; exiting\n$/);
+        });
+      });
+
       it("logs nothing to stderr with XMPP_EXTAUTH_LOG_LEVEL=silent", T, async () => {
         const env = { XMPP_EXTAUTH_LOG_LEVEL: "silent" };
         const closed = await startApi();
