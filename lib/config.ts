@@ -275,7 +275,7 @@ export function helpText(): string {
     `Every option can be set as ${ENV_PREFIX}NAME (e.g. ${envName("on-error")}=false);`,
     `secrets: ${SECRET_ENV.map(([v]) => ENV_PREFIX + v).join(", ")} or the *-file options.`,
     "Durations: 250ms, 5s, 2m, 1h; a bare number means seconds.",
-    "Exit codes: 0 ok (check: true), 1 check: false, 2 bad usage or error.",
+    "Exit codes: 0 ok (check: true), 1 check: false, 2 bad usage or error, 130 check cancelled.",
   ].join("\n");
 }
 
