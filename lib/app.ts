@@ -156,7 +156,7 @@ export async function runServe(config: Config, runtime: Runtime): Promise<number
   });
   logger.info(
     `${result.reason === "eof" ? "stdin closed" : "stdout closed"} after ${result.requests} ` +
-      "requests; exiting",
+      `request${result.requests === 1 ? "" : "s"}; exiting`,
   );
   return 0;
 }

@@ -99,10 +99,18 @@ export function classifyFetchError(error: unknown): { failure: FailureKind; caus
   if (/dns|lookup|ENOTFOUND|EAI_|getaddrinfo|name or service|resolve/i.test(text)) {
     return { failure: "dns", cause: `DNS lookup failed (${oneLine(e?.message ?? text)})` };
   }
-  if (/certificate|tls|ssl|CERT_|self.signed|UNABLE_TO_VERIFY|handshake/i.test(text)) {
-    return { failure: "tls", cause: `TLS failed (${oneLine(e?.message ?? text)})` };
+  // Deno says only "fetch failed" and puts what happened in the cause.
+  const inner = (e?.cause as { message?: string } | undefined)?.message;
+  const detail = e?.message === "fetch failed" && inner ? inner : e?.message;
+  // "corrupt message of type InvalidContentType": rustls got plain HTTP back.
+  if (
+    /certificate|tls|ssl|CERT_|self.signed|UNABLE_TO_VERIFY|handshake|InvalidContentType/i.test(
+      text,
+    )
+  ) {
+    return { failure: "tls", cause: `TLS failed (${oneLine(detail ?? text)})` };
   }
-  return { failure: "network", cause: oneLine(e?.message ?? String(error)) };
+  return { failure: "network", cause: oneLine(detail ?? String(error)) };
 }
 
 function oneLine(text: string): string {

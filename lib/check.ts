@@ -13,12 +13,14 @@ import { hasPassword, type Operation } from "./request.ts";
 import { createRouter, targetFor } from "./router.ts";
 import type { Runtime } from "./runtime.ts";
 
-/** Exit codes of `check`: 0 true, 1 false, 2 error. */
+/** Exit codes of `check`: 0 true, 1 false, 2 error, 130 cancelled at the prompt. */
 export const CHECK_TRUE = 0;
 /** The API answered false. */
 export const CHECK_FALSE = 1;
 /** The API could not answer, or the check could not be made. */
 export const CHECK_ERROR = 2;
+/** Ctrl-C or Ctrl-D at the `Password:` prompt: nothing was asked (128 + SIGINT, as a shell). */
+export const CHECK_CANCELLED = 130;
 
 /** What `check` asks. */
 export interface CheckRequest {
@@ -27,16 +29,60 @@ export interface CheckRequest {
   readonly server: string;
 }
 
+/** The next step for each kind of failure; `status` and `tls` are refined in {@linkcode hintFor}. */
 const HINTS: Readonly<Record<string, string>> = {
   dns: "the API's host name does not resolve from this machine; check --url",
   refused: "nothing listens at that host and port; is the API running, is --url right?",
-  tls: "the certificate is not trusted; for a private CA use --ca-file",
+  tls: "the API's certificate was refused (see the cause); for a private CA use --ca-file",
   timeout: "the API did not answer in time; raise --timeout or look at the API's load",
-  status: "the API answered with an error status; see its own logs",
+  status: "the API refused the request; see its own logs",
   contract: "the API answered, but not with the contract (see README, 'The HTTP contract')",
   network: "the connection failed; see the cause",
   deadline: "the deadline passed",
 };
+
+/** What the server said when it was asked for TLS on a port that speaks plain HTTP. */
+const PLAIN_HTTP = /InvalidContentType|speak TLS on this port|wrong version number|packet length/i;
+
+/**
+ * The hint for a failed check: what to look at next, with the URL that was
+ * tried where the URL is the likely fault.
+ *
+ * @example A 404 names the URL
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { hintFor } from "./check.ts";
+ * assert.equal(
+ *   hintFor("status", 404, "HTTP 404", "https://example.org/xmpp/login"),
+ *   "nothing at https://example.org/xmpp/login (HTTP 404); check --url and --endpoint",
+ * );
+ * ```
+ */
+export function hintFor(
+  failure: string,
+  status: number | undefined,
+  cause: string,
+  url: string,
+): string {
+  if (failure === "tls" && PLAIN_HTTP.test(cause)) {
+    return `the server at ${new URL(url).host} does not speak TLS on that port; for plain ` +
+      "HTTP write --url http://..., or use the port where it serves HTTPS";
+  }
+  if (failure === "status" && status !== undefined) {
+    if (status === 404 || status === 405) {
+      return `nothing at ${url} (HTTP ${status}); check --url and --endpoint`;
+    }
+    if (status === 401 || status === 403) {
+      return "the API refused the credentials; check --token-file or --basic-auth-file (and " +
+        "that the user running this can read it)";
+    }
+    if (status >= 300 && status <= 399) {
+      return "redirects are not followed; point --url at the final address";
+    }
+    if (status >= 500) return "the API failed; its own logs say why";
+  }
+  return HINTS[failure] ?? HINTS.network!;
+}
 
 /**
  * Reads the password for `check`: from a terminal prompt with echo off, or
@@ -77,7 +123,15 @@ export async function runCheck(
     print(`error: no route for domain ${JSON.stringify(check.server)} (see "domains" in --config)`);
     return CHECK_ERROR;
   }
-  const password = hasPassword(check.op) ? await readPassword(runtime) : undefined;
+  let password: string | undefined;
+  try {
+    password = hasPassword(check.op) ? await readPassword(runtime) : undefined;
+  } catch (error) {
+    // Ctrl-C or Ctrl-D at the prompt: a normal way out, not an internal error.
+    if ((error as Error)?.name !== "AbortError") throw error;
+    runtime.writeStderr("xmpp-extauth: cancelled\n");
+    return CHECK_CANCELLED;
+  }
   const request = password === undefined
     ? { op: check.op, user: check.user, server: check.server }
     : { op: check.op, user: check.user, server: check.server, password };
@@ -107,6 +161,6 @@ export async function runCheck(
   }
   if (outcome.status !== undefined) print(`HTTP ${outcome.status} in ${ms} ms`);
   print(`error (${outcome.failure}) after ${ms} ms: ${outcome.cause}`);
-  print(`hint: ${HINTS[outcome.failure]}`);
+  print(`hint: ${hintFor(outcome.failure, outcome.status, outcome.cause, target.url)}`);
   return CHECK_ERROR;
 }

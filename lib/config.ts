@@ -289,7 +289,7 @@ export function helpText(): string {
     `Every option can be set as ${ENV_PREFIX}NAME (e.g. ${envName("on-error")}=false);`,
     `secrets: ${SECRET_ENV.map(([v]) => ENV_PREFIX + v).join(", ")} or the *-file options.`,
     "Durations: 250ms, 5s, 2m, 1h; a bare number means seconds.",
-    "Exit codes: 0 ok (check: true), 1 check: false, 2 bad usage or error.",
+    "Exit codes: 0 ok (check: true), 1 check: false, 2 bad usage or error, 130 check cancelled.",
   ].join("\n");
 }
 
@@ -297,6 +297,47 @@ type Raw = string | boolean | readonly string[] | undefined;
 
 function fail(message: string): never {
   throw new ConfigError(message);
+}
+
+/** Edits (insert, delete, replace, swap two neighbours) that turn `a` into `b`. */
+function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i]);
+  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let best = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        best = Math.min(best, d[i - 2]![j - 2]! + 1);
+      }
+      d[i]![j] = best;
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/**
+ * The known name a typo most likely meant: the nearest within two edits (one
+ * for short names), else the only name that starts with it; undefined when
+ * nothing is close.
+ */
+function closest(typed: string, known: Iterable<string>): string | undefined {
+  const names = [...known];
+  const limit = typed.length <= 4 ? 1 : 2;
+  let best: string | undefined;
+  let bestDistance = limit + 1;
+  for (const name of names) {
+    const distance = editDistance(typed, name);
+    if (distance < bestDistance) [best, bestDistance] = [name, distance];
+  }
+  if (best !== undefined) return best;
+  const prefixed = names.filter((name) => typed.length >= 3 && name.startsWith(typed));
+  return prefixed.length === 1 ? prefixed[0] : undefined;
+}
+
+/** `; did you mean '--timeout'?` or nothing. */
+function didYouMean(suggestion: string | undefined, quote = "'"): string {
+  return suggestion === undefined ? "" : `; did you mean ${quote}${suggestion}${quote}?`;
 }
 
 function readJsonFile(path: string, sources: ConfigSources): Record<string, unknown> {
@@ -355,7 +396,10 @@ function checkFileKeys(
           `environment, use "${SECRET_FLAGS[key]}"`,
       );
     }
-    if (!allowed(key)) fail(`Config file: unknown key "${where}${key}"`);
+    if (!allowed(key)) {
+      const known = [...SPEC_BY_NAME.keys(), "domains"].filter(allowed);
+      fail(`Config file: unknown key "${where}${key}"${didYouMean(closest(key, known), '"')}`);
+    }
   }
 }
 
@@ -385,12 +429,22 @@ function parseEndpoints(
 function parseHeaders(values: readonly string[], where: string): [string, string][] {
   return values.map((item) => {
     const colon = item.indexOf(":");
-    const name = colon < 0 ? "" : item.slice(0, colon).trim();
-    const value = colon < 0 ? "" : item.slice(colon + 1).trim();
-    // The value may be a credential: name it, never echo it.
-    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) {
+    // The item may hold a credential: say what is wrong, never echo it.
+    if (colon < 0) {
       fail(
-        `${where}: a value of ${item.length} characters is not a header: expected "Name: value"`,
+        `${where}: a value of ${item.length} characters is not a header: it has no ":"; ` +
+          'expected "Name: value"',
+      );
+    }
+    const name = item.slice(0, colon).trim();
+    const value = item.slice(colon + 1).trim();
+    if (name === "") fail(`${where}: the header name before ":" is empty; expected "Name: value"`);
+    const bad = [...name].find((c) => !/^[!#$%&'*+.^_`|~0-9A-Za-z-]$/.test(c));
+    if (bad !== undefined) {
+      const what = bad === " " || bad === "\t" ? "a space" : JSON.stringify(bad);
+      fail(
+        `${where}: a header name cannot contain ${what}; expected "Name: value", e.g. ` +
+          '"X-Site: chat"',
       );
     }
     if ([...value].some((c) => c !== "\t" && (c < " " || c === "\x7f"))) {
@@ -426,7 +480,7 @@ function checkUrl(url: string, where: string): string {
 }
 
 function parseCount(text: string, where: string): number {
-  if (!/^\d+$/.test(text.trim())) fail(`${where}: "${text}" is not a whole number`);
+  if (!/^\d+$/.test(text.trim())) fail(`${where}: "${text}" must be a whole number ≥ 0`);
   return Number(text);
 }
 
@@ -436,6 +490,58 @@ function parseDurationAt(text: string, where: string): number {
   } catch (error) {
     fail(`${where}: ${(error as Error).message}`);
   }
+}
+
+/** Whether `arg` names a known option: `--timeout`, `--timeout=5s`, `-d`. */
+function isKnownOption(arg: string): boolean {
+  const long = /^--([^=]+)/.exec(arg)?.[1];
+  if (long !== undefined) return SPEC_BY_NAME.has(long);
+  return /^-[A-Za-z]$/.test(arg) && OPTIONS.some((o) => o.short === arg[1]);
+}
+
+/**
+ * `--retries -1` → `--retries=-1`: a value that starts with a dash but is no
+ * option goes to the option before it, so that it is judged as a value
+ * ("must be a whole number ≥ 0") rather than refused as "ambiguous".
+ */
+function joinDashValues(args: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === "--") {
+      out.push(...args.slice(i));
+      break;
+    }
+    const spec = /^--([^=]+)$/.exec(arg) ? SPEC_BY_NAME.get(arg.slice(2)) : undefined;
+    const next = args[i + 1];
+    if (
+      spec !== undefined && spec.kind !== "boolean" && next !== undefined &&
+      next.startsWith("-") && next !== "--" && !isKnownOption(next)
+    ) {
+      out.push(`${arg}=${next}`);
+      i++;
+    } else {
+      out.push(arg);
+    }
+  }
+  return out;
+}
+
+/** `parseArgs`' error as one line that says what to do. */
+function argsError(error: Error): string {
+  const message = error.message.split("\n")[0]!;
+  const unknown = /^Unknown option '(-[^']*)'/.exec(message)?.[1];
+  if (unknown !== undefined) {
+    const suggestion = unknown.startsWith("--")
+      ? closest(unknown.slice(2), OPTIONS.map((o) => o.name))
+      : undefined;
+    return `Unknown option '${unknown}'${didYouMean(suggestion && `--${suggestion}`)} (see --help)`;
+  }
+  const ambiguous = /^Option '(-[^' ]*)' argument is ambiguous/.exec(message)?.[1];
+  if (ambiguous !== undefined) {
+    return `Option '${ambiguous}' needs a value, but the next argument is another option`;
+  }
+  return message.replace(/\. To specify a positional.*$/, "");
 }
 
 /**
@@ -467,7 +573,7 @@ export function parseCommand(sources: ConfigSources): Command {
   let parsed;
   try {
     parsed = parseArgs({
-      args: [...sources.args],
+      args: joinDashValues(sources.args),
       allowPositionals: true,
       strict: true,
       options: Object.fromEntries(OPTIONS.map((o) => [o.name, {
@@ -477,7 +583,7 @@ export function parseCommand(sources: ConfigSources): Command {
       }])),
     });
   } catch (error) {
-    fail((error as Error).message.split("\n")[0]!.replace(/\. To specify a positional.*$/, ""));
+    fail(argsError(error as Error));
   }
   const flags = parsed.values as Record<string, Raw>;
   if (flags.help) return { kind: "help" };
@@ -504,7 +610,15 @@ export function parseCommand(sources: ConfigSources): Command {
     const known = (SPEC_BY_NAME.has(option) && envName(option) === name &&
       !["help", "version", "self-test"].includes(option)) ||
       SECRET_ENV.some(([variable]) => ENV_PREFIX + variable === name);
-    if (!known) fail(`Unknown environment variable ${name} (see --help for the names)`);
+    if (!known) {
+      const names = [
+        ...[...SPEC_BY_NAME.keys()].filter((o) => !["help", "version", "self-test"].includes(o))
+          .map(envName),
+        ...SECRET_ENV.map(([variable]) => ENV_PREFIX + variable),
+      ];
+      const hint = didYouMean(closest(name, names), "");
+      fail(`Unknown environment variable ${name}${hint || " (see --help for the names)"}`);
+    }
   }
 
   const configPath = (flags.config as string | undefined) ?? sources.env(envName("config"));
@@ -573,6 +687,19 @@ export function parseCommand(sources: ConfigSources): Command {
     ? (protocol === "prosody" ? 4000 : mongooseim ? 8000 : 20_000)
     : duration("deadline");
   if (deadlineMs <= 0) fail(`${value("deadline").where}: must be more than 0`);
+  // A deadline shorter than one attempt cuts every slow attempt short and leaves
+  // no time for a retry: the --timeout the admin chose could never apply. (With
+  // the default --timeout, prosody's 4 s deadline simply wins: not an error.)
+  if (value("timeout").source < 3 && deadlineMs < timeoutMs) {
+    const deadline = value("deadline").raw === undefined
+      ? `the default --deadline ${formatDuration(deadlineMs)}`
+      : `${value("deadline").where} ${formatDuration(deadlineMs)}`;
+    fail(
+      `Cannot use ${value("timeout").where} ${formatDuration(timeoutMs)} with ${deadline}: ` +
+        `one attempt could outlast the whole request; make --deadline at least ` +
+        `${formatDuration(timeoutMs)} or lower --timeout`,
+    );
+  }
   const [limitName, limitMs] = mongooseim
     ? ["MongooseIM's 10s", MONGOOSEIM_LIMIT_MS]
     : ["ejabberd's 30s", EJABBERD_LIMIT_MS];

@@ -211,7 +211,9 @@ async function readLineRaw(input: ReadableStream<Uint8Array>): Promise<string> {
       if (done) break;
       for (const byte of value) {
         if (byte === 0x0d || byte === 0x0a) return new TextDecoder().decode(Uint8Array.from(bytes));
-        if (byte === 0x03 || byte === 0x04) throw new Error("Cannot read password: cancelled");
+        if (byte === 0x03 || byte === 0x04) {
+          throw new DOMException("Cannot read password: cancelled", "AbortError");
+        }
         if (byte === 0x7f || byte === 0x08) bytes.pop();
         else bytes.push(byte);
       }

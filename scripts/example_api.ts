@@ -30,7 +30,8 @@
  * This example keeps its users in memory (they are lost when it stops). Replace the `Map` with
  * your database; keep the HTTP side as it is.
  *
- * Run it (port 0 picks a free port; the URL it listens on is printed on stdout):
+ * Run it (port 0 picks a free port; the URL it listens on is printed on stdout, its users and
+ * a request to try on stderr):
  *
  * ```sh
  * deno run -A scripts/example_api.ts --port 8080
@@ -328,7 +329,41 @@ const USAGE = `Usage: example_api.ts [--port N] [--hostname ADDR] [--users FILE]
                    bob@localhost/builder)
   env EXAMPLE_API_TOKEN   require "Authorization: Bearer <token>" on every request
 
-Prints the URL it listens on, then logs one line per request on stderr.`;
+Prints the URL it listens on (stdout), its users and a request to try (stderr), then logs one
+line per request on stderr.`;
+
+/**
+ * What the example prints on stderr when it starts: its users (with their
+ * passwords only for the built-in demo users, never from a --users file) and a
+ * request to try.
+ */
+function startupText(
+  url: string,
+  users: ReadonlyMap<string, string>,
+  usersFile: string | undefined,
+  tokenRequired: boolean,
+): string {
+  const width = Math.max(...[...users.keys()].map((jid) => jid.length));
+  const lines = [
+    `example API listening on ${url} with ${users.size} user${users.size === 1 ? "" : "s"}` +
+    (usersFile === undefined ? "" : ` (passwords from ${usersFile})`) +
+    (tokenRequired ? " (bearer token required)" : "") + ":",
+    ...[...users].map(([jid, password]) =>
+      usersFile === undefined ? `  ${jid.padEnd(width)}  password: ${password}` : `  ${jid}`
+    ),
+  ];
+  const [jid = "alice@localhost", password] = users.entries().next().value ?? [];
+  const [user, server] = [jid.slice(0, jid.lastIndexOf("@")), jid.slice(jid.lastIndexOf("@") + 1)];
+  const body = JSON.stringify({
+    username: jid,
+    user,
+    server,
+    password: usersFile === undefined ? password : "PASSWORD",
+  });
+  const auth = tokenRequired ? `-H "Authorization: Bearer $EXAMPLE_API_TOKEN" ` : "";
+  lines.push(`try: curl ${auth}-d '${body}' ${url}/login`);
+  return lines.join("\n");
+}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -359,10 +394,7 @@ async function main(): Promise<void> {
 
   const api = await startExampleApi(options);
   console.log(api.url);
-  console.error(
-    `example API listening on ${api.url} with ${api.users.size} users` +
-      (token ? " (bearer token required)" : ""),
-  );
+  console.error(startupText(api.url, api.users, values.users, token !== undefined));
   const stop = () => void api.close().then(() => process.exit(0));
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);

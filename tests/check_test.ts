@@ -15,6 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { VERSION } from "../lib/version.ts";
 import { type Api, type Mode, slow, startApi } from "./helpers/api_server.ts";
+import { listen, type ProgrammableServer, reply } from "./helpers/programmable_server.ts";
 import {
   REPO_ROOT,
   runExtauth,
@@ -247,5 +248,126 @@ for (const runner of runners()) {
       assert.equal(api.requests.length, 1);
       assert.equal((api.requests[0]!.json as { password: string }).password, PASSWORD);
     });
+  });
+}
+
+/** Runs `check auth alice example.com` at a terminal, types `keys`, returns the screen and exit. */
+function atTerminal(
+  runner: Runner,
+  url: string,
+  keys: string,
+): Promise<{ exit: number; screen: string }> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      "python3",
+      [
+        join(REPO_ROOT, "tests/helpers/pty_prompt.py"),
+        "Password: ",
+        keys,
+        runner.command,
+        ...runner.prefix,
+        "check",
+        "auth",
+        "alice",
+        "example.com",
+        "--url",
+        url,
+      ],
+      { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? "/usr/bin:/bin" }, timeout: 45_000 },
+      (error, stdout) => error ? reject(error) : resolve(JSON.parse(stdout)),
+    );
+  });
+}
+
+for (const runner of runners()) {
+  describe(`check: cancelled at the prompt (${runner.name})`, () => {
+    let api: Api;
+    before(async () => {
+      api = await startApi({ users: { "alice@example.com": PASSWORD } });
+    });
+    after(() => api.close());
+
+    for (const [name, key] of [["Ctrl-C", "\x03"], ["Ctrl-D", "\x04"]] as const) {
+      it(`${name} prints one line "cancelled", exits 130 and asks nothing`, T, async () => {
+        const { exit, screen } = await atTerminal(runner, api.url, `${PASSWORD.slice(0, 3)}${key}`);
+        assert.equal(exit, 130, screen);
+        // The prompt, then exactly one line; no stack, no "internal error".
+        assert.equal(screen.replace(/\r/g, ""), "Password: \nxmpp-extauth: cancelled\n");
+        assert.equal(api.requests.length, 0);
+      });
+    }
+  });
+
+  describe(`check: the hint fits the failure (${runner.name})`, () => {
+    let server: ProgrammableServer;
+    before(async () => {
+      server = await listen();
+    });
+    after(() => server.close());
+
+    const hintOf = async (url: string) => {
+      const r = await runExtauth(runner, [
+        "check",
+        "isuser",
+        "alice",
+        "example.com",
+        "--url",
+        url,
+        "--retries",
+        "0",
+      ], { stdin: "open" });
+      assert.equal(r.code, 2, r.stdoutText + r.stderr);
+      const last = lines(r).at(-1)!;
+      assert.match(last, /^hint: /, r.stdoutText);
+      return { hint: last, out: r.stdoutText };
+    };
+    const status = (code: number) =>
+      server.on((_req, _body, res) => reply(res, code, { error: "no" }));
+
+    it("404: check --url and --endpoint, with the full URL that was tried", T, async () => {
+      status(404);
+      const { hint } = await hintOf(`${server.url}/wrong/base/`);
+      assert.equal(
+        hint,
+        `hint: nothing at ${server.url}/wrong/base/exists (HTTP 404); check --url and --endpoint`,
+      );
+      assert.equal(server.seen[0]?.path, "/wrong/base/exists");
+    });
+
+    for (const code of [401, 403]) {
+      it(`${code}: check the token or credentials`, T, async () => {
+        status(code);
+        const { hint } = await hintOf(server.url);
+        assert.match(
+          hint,
+          /^hint: the API refused the credentials; check --token-file or --basic-auth-file/,
+        );
+      });
+    }
+
+    for (const code of [500, 503]) {
+      it(`${code}: the API's own logs`, T, async () => {
+        status(code);
+        const { hint } = await hintOf(server.url);
+        assert.equal(hint, "hint: the API failed; its own logs say why");
+      });
+    }
+
+    it(
+      "https:// to a plain-HTTP port: TLS on that port, not an untrusted certificate",
+      T,
+      async () => {
+        status(200);
+        const url = server.url.replace("http://", "https://");
+        const { hint, out } = await hintOf(url);
+        assert.match(out, /^error \(tls\) /m);
+        assert.equal(
+          hint,
+          `hint: the server at ${new URL(url).host} does not speak TLS on that port; for plain ` +
+            "HTTP write --url http://..., or use the port where it serves HTTPS",
+        );
+        assert.doesNotMatch(out, /certificate/);
+      },
+    );
   });
 }

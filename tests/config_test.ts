@@ -334,7 +334,7 @@ describe("parseCommand: every option through XMPP_EXTAUTH_*", () => {
     refused(["--url", URL_A], /^XMPP_EXTAUTH_ON_ERROR: "maybe" is not one of error, false/, {
       XMPP_EXTAUTH_ON_ERROR: "maybe",
     });
-    refused(["--url", URL_A], /^XMPP_EXTAUTH_RETRIES: "two" is not a whole number/, {
+    refused(["--url", URL_A], /^XMPP_EXTAUTH_RETRIES: "two" must be a whole number ≥ 0$/, {
       XMPP_EXTAUTH_RETRIES: "two",
     });
   });
@@ -533,10 +533,11 @@ describe("parseCommand: headers", () => {
   it("refuses what is not a header", () => {
     refused(
       ["--url", URL_A, "--header", "no colon"],
-      /^--header: a value of 8 characters is not a header/,
+      /^--header: a value of 8 characters is not a header: it has no ":"/,
     );
-    refused(["--url", URL_A, "--header", "Bad Name: x"], /is not a header/);
-    refused(["--url", URL_A, "--header", ": x"], /is not a header/);
+    refused(["--url", URL_A, "--header", "Bad Name: x"], /a header name cannot contain a space/);
+    refused(["--url", URL_A, "--header", "Bad(Name): x"], /a header name cannot contain "\("/);
+    refused(["--url", URL_A, "--header", ": x"], /the header name before ":" is empty/);
   });
 
   it("refuses a header value with a line break in a one-line message", () => {
@@ -566,6 +567,11 @@ describe("parseCommand: headers", () => {
       /is not a header/,
     );
     assert.equal(message.includes("T0k3nV4lue"), false, message);
+    const spaced = refused(
+      ["--url", URL_A, "--header", "X-Key T0k3nV4lue: x"],
+      /a header name cannot contain a space/,
+    );
+    assert.equal(spaced.includes("T0k3nV4lue"), false, spaced);
   });
 });
 
@@ -584,8 +590,9 @@ describe("parseCommand: enums and counts", () => {
   });
 
   it("refuses counts that are not whole numbers", () => {
-    refused(["--url", URL_A, "--retries=-1"], /^--retries: "-1" is not a whole number/);
-    refused(["--url", URL_A, "--retries", "1.5"], /not a whole number/);
+    refused(["--url", URL_A, "--retries=-1"], /^--retries: "-1" must be a whole number ≥ 0$/);
+    refused(["--url", URL_A, "--retries", "-1"], /^--retries: "-1" must be a whole number ≥ 0$/);
+    refused(["--url", URL_A, "--retries", "1.5"], /must be a whole number ≥ 0/);
     refused(["--url", URL_A, "--cache-size", "many"], /^--cache-size: "many"/);
   });
 
@@ -898,5 +905,60 @@ describe("parseCommand: self-test, help, version", () => {
     assert.equal(envName("on-error"), "XMPP_EXTAUTH_ON_ERROR");
     assert.equal(envName("url"), "XMPP_EXTAUTH_URL");
     assert.equal(envName("hmac-secret-file"), "XMPP_EXTAUTH_HMAC_SECRET_FILE");
+  });
+});
+
+describe("parseCommand: what a typo or a wrong value gets told", () => {
+  it("suggests the closest option, variable or config key", () => {
+    refused(
+      ["--url", URL_A, "--tiemout", "5s"],
+      /^Unknown option '--tiemout'; did you mean '--timeout'\?/,
+    );
+    refused(["--url", URL_A, "--retires=1"], /did you mean '--retries'\?/);
+    refused(["--url", URL_A, "--log-levle", "debug"], /did you mean '--log-level'\?/);
+    refused(["--url", URL_A, "--stale"], /did you mean '--stale-ttl'\?/);
+    refused(["--url", URL_A, "--frobnicate"], /^Unknown option '--frobnicate' \(see --help\)$/);
+    refused(["--url", URL_A], /did you mean XMPP_EXTAUTH_ON_ERROR\?$/, {
+      XMPP_EXTAUTH_ONERROR: "x",
+    });
+    refused(
+      withFile,
+      /unknown key "timout"; did you mean "timeout"\?$/,
+      {},
+      file({ url: URL_A, timout: 5 }),
+    );
+  });
+
+  it("takes a value that starts with a dash as the value, and an option as a missing value", () => {
+    refused(["--url", URL_A, "--timeout", "-5s"], /^--timeout: /);
+    refused(
+      ["--url", "--timeout", "5s"],
+      /^Option '--url' needs a value, but the next argument is another option$/,
+    );
+    assert.equal(config(["--url", URL_A, "--retries", "3", "-d"]).retries, 3);
+  });
+
+  it("refuses a deadline shorter than a --timeout that was chosen", () => {
+    refused(
+      ["--url", URL_A, "--timeout", "10s", "--deadline", "5s"],
+      /^Cannot use --timeout 10s with --deadline 5s: one attempt could outlast the whole request; make --deadline at least 10s or lower --timeout$/,
+    );
+    refused(["--url", URL_A, "--timeout", "25s"], /with the default --deadline 20s/);
+    refused(
+      ["--url", URL_A],
+      /^Cannot use XMPP_EXTAUTH_TIMEOUT 6s with XMPP_EXTAUTH_DEADLINE 5s:/,
+      {
+        XMPP_EXTAUTH_TIMEOUT: "6s",
+        XMPP_EXTAUTH_DEADLINE: "5s",
+      },
+    );
+    // Equal is one attempt without retries: allowed. The default timeout under prosody's
+    // shorter default deadline is not the admin's choice: allowed.
+    assert.equal(config(["--url", URL_A, "--timeout", "5s", "--deadline", "5s"]).deadlineMs, 5000);
+    assert.equal(config(["--url", URL_A, "--protocol", "prosody"]).timeoutMs, 5000);
+    assert.equal(
+      config(["--url", URL_A, "--protocol", "prosody", "--deadline", "2s"]).deadlineMs,
+      2000,
+    );
   });
 });

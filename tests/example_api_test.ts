@@ -167,35 +167,79 @@ describe("example API bearer token", () => {
   });
 });
 
+/** Starts scripts/example_api.ts as a program; resolves with its URL and a way to read its stderr. */
+async function startProgram(extra: readonly string[]) {
+  const script = fileURLToPath(new URL("../scripts/example_api.ts", import.meta.url));
+  const args = process.versions.bun === undefined ? ["run", "-A", script] : [script];
+  const child = spawn(process.execPath, [...args, "--port", "0", ...extra], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stderr = "";
+  child.stderr.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString("utf8");
+  });
+  const stop = async () => {
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    child.kill("SIGTERM");
+    await exited;
+  };
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      let out = "";
+      child.stdout.on("data", (chunk: Buffer) => {
+        out += chunk.toString("utf8");
+        const line = out.split("\n");
+        if (line.length > 1) resolve(line[0] ?? "");
+      });
+      child.once("exit", (code) => reject(new Error(`example API exited with code ${code}`)));
+    });
+    // The start-up lines follow the URL; wait for the last one (at most 10 s, then the
+    // assertions show what came).
+    for (let i = 0; i < 500 && !/\/login\n$/.test(stderr); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    return { url, stderr: () => stderr, stop };
+  } catch (error) {
+    await stop().catch(() => {});
+    throw error;
+  }
+}
+
 describe("example API as a program", () => {
-  it("prints its URL on stdout and reads --users FILE", async () => {
+  it("prints its URL on stdout and reads --users FILE, naming the users but not their passwords", async () => {
     const dir = mkdtempSync(join(tmpdir(), "example-api-"));
     const usersFile = join(dir, "users.json");
     writeFileSync(usersFile, JSON.stringify({ "zoe@example.org": "zebra" }));
-    const script = fileURLToPath(new URL("../scripts/example_api.ts", import.meta.url));
-    const args = process.versions.bun === undefined ? ["run", "-A", script] : [script];
-    const child = spawn(process.execPath, [...args, "--port", "0", "--users", usersFile], {
-      stdio: ["ignore", "pipe", "ignore"],
-    });
+    const program = await startProgram(["--users", usersFile]);
     try {
-      const url = await new Promise<string>((resolve, reject) => {
-        let out = "";
-        child.stdout.on("data", (chunk: Buffer) => {
-          out += chunk.toString("utf8");
-          const line = out.split("\n");
-          if (line.length > 1) resolve(line[0] ?? "");
-        });
-        child.once("exit", (code) => reject(new Error(`example API exited with code ${code}`)));
-      });
-      assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
-      assert.deepEqual(await post(url, "/login", creds("zoe@example.org", "zebra")), OK);
-      const alice = await post(url, "/exists", creds("alice@localhost"));
+      assert.match(program.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+      assert.deepEqual(await post(program.url, "/login", creds("zoe@example.org", "zebra")), OK);
+      const alice = await post(program.url, "/exists", creds("alice@localhost"));
       assert.deepEqual(alice.body, { success: false, message: "no such user" });
+      assert.match(
+        program.stderr(),
+        /with 1 user \(passwords from .*users\.json\):\n {2}zoe@example\.org\n/,
+      );
+      assert.equal(program.stderr().includes("zebra"), false, program.stderr());
     } finally {
-      const exited = new Promise((resolve) => child.once("exit", resolve));
-      child.kill("SIGTERM");
-      await exited;
+      await program.stop();
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("prints its demo users and their passwords when it starts", async () => {
+    const program = await startProgram([]);
+    try {
+      assert.equal(
+        program.stderr(),
+        `example API listening on ${program.url} with 2 users:\n` +
+          "  alice@localhost  password: wonderland\n" +
+          "  bob@localhost    password: builder\n" +
+          `try: curl -d '{"username":"alice@localhost","user":"alice","server":"localhost",` +
+          `"password":"wonderland"}' ${program.url}/login\n`,
+      );
+    } finally {
+      await program.stop();
     }
   });
 });

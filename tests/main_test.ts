@@ -154,6 +154,49 @@ function suite(runner: Runner) {
         says: /--log-file/,
       },
       {
+        name: "a misspelt option, with the closest one suggested",
+        args: [...URL_ARGS, "--tiemout", "5s"],
+        says: /^xmpp-extauth: Unknown option '--tiemout'; did you mean '--timeout'\?/,
+      },
+      {
+        name: "a misspelt XMPP_EXTAUTH_TIEMOUT, with the closest variable suggested",
+        args: URL_ARGS,
+        env: { XMPP_EXTAUTH_TIEMOUT: "5s" },
+        says:
+          /Unknown environment variable XMPP_EXTAUTH_TIEMOUT; did you mean XMPP_EXTAUTH_TIMEOUT\?/,
+      },
+      {
+        name: "--retries -1 (a value, not an option)",
+        args: [...URL_ARGS, "--retries", "-1"],
+        says: /^xmpp-extauth: --retries: "-1" must be a whole number ≥ 0$/m,
+      },
+      {
+        name: "a header name with a space",
+        args: [...URL_ARGS, "--header", "X Site: chat"],
+        says: /^xmpp-extauth: --header: a header name cannot contain a space;/,
+      },
+      {
+        name: "a header without a colon, its value not echoed",
+        args: [...URL_ARGS, "--header", `X-Api-Key ${LEAKY}`],
+        says: /--header: .* has no ":"/,
+      },
+      {
+        name: "a header name with a space, the rest not echoed",
+        args: [...URL_ARGS, "--header", `X-Api-Key ${LEAKY}: x`],
+        says: /--header: a header name cannot contain a space/,
+      },
+      {
+        name: "a deadline shorter than one attempt",
+        args: [...URL_ARGS, "--timeout", "10s", "--deadline", "5s"],
+        says:
+          /^xmpp-extauth: Cannot use --timeout 10s with --deadline 5s: .* make --deadline at least 10s or lower --timeout$/m,
+      },
+      {
+        name: "a --timeout longer than Prosody's default deadline",
+        args: [...URL_ARGS, "--protocol", "prosody", "--timeout", "5s"],
+        says: /Cannot use --timeout 5s with the default --deadline 4s/,
+      },
+      {
         name: "a missing --config file",
         args: ["--config", "/nonexistent/c.json"],
         says: /config/,
@@ -194,6 +237,18 @@ function suite(runner: Runner) {
           assert.equal(await p.finish(), 0, p.stderr);
         });
         api.setMode("normal");
+      });
+
+      it('logs "after 1 request" (one) and "after 0 requests" at the end', T, async () => {
+        await withExtauth(runner, ["--url", api.url], {}, async (p) => {
+          assertEq(await p.request("isuser:alice:example.com"), TRUE);
+          assert.equal(await p.finish(), 0, p.stderr);
+          assert.match(p.stderr, /INFO {2}stdin closed after 1 request; exiting\n$/);
+        });
+        await withExtauth(runner, ["--url", api.url], {}, async (p) => {
+          assert.equal(await p.finish(), 0, p.stderr);
+          assert.match(p.stderr, /INFO {2}stdin closed after 0 requests; exiting\n$/);
+        });
       });
 
       it("logs nothing to stderr with XMPP_EXTAUTH_LOG_LEVEL=silent", T, async () => {
