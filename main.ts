@@ -11,6 +11,7 @@
 import { runServe } from "./lib/app.ts";
 import { runCheck } from "./lib/check.ts";
 import { ConfigError, helpText, parseCommand } from "./lib/config.ts";
+import { asksForProsody, PROSODY_RETRY_EXIT, prosodyErrorLine } from "./lib/prosody.ts";
 import { detectRuntime } from "./lib/runtime.ts";
 import { runSelfTest } from "./lib/self_test.ts";
 import { VERSION } from "./lib/version.ts";
@@ -46,6 +47,17 @@ async function main(): Promise<number> {
 try {
   runtime.exit(await main());
 } catch (error) {
+  // Under Prosody's terminal the one line Prosody logs is an `error:` reply; exit 0 lets
+  // the module start the program again once the admin has fixed the cause.
+  if (runtime.stdinIsTerminal() && asksForProsody({ ...runtime, args: runtime.args() })) {
+    const message = error instanceof ConfigError
+      ? error.message
+      : `internal error: ${(error as Error)?.message ?? error}`;
+    try {
+      runtime.writeStdout(prosodyErrorLine(message));
+    } catch { /* the terminal is gone */ }
+    runtime.exit(PROSODY_RETRY_EXIT);
+  }
   if (error instanceof ConfigError) {
     runtime.writeStderr(`xmpp-extauth: ${error.message}\n`);
     runtime.exit(2);

@@ -94,6 +94,7 @@ export function createLogging(
  * ```
  */
 export async function runServe(config: Config, runtime: Runtime): Promise<number> {
+  if (config.protocol === "prosody" && runtime.stdinIsTerminal()) discardRacedQueries(runtime);
   const router = await createRouter(config, runtime.readFile);
   const { logger, reopen } = createLogging(config, runtime, router.secrets);
   runtime.onSignal("SIGHUP", reopen);
@@ -141,6 +142,24 @@ export async function runServe(config: Config, runtime: Runtime): Promise<number
       "requests; exiting",
   );
   return 0;
+}
+
+/**
+ * Discards the queries Prosody wrote before the program started: the
+ * terminal may have echoed them back to Prosody as their answer (see
+ * `prosody.ts`). Refuses to serve when that is impossible, rather than
+ * answering one step behind.
+ *
+ * @throws {ConfigError} when queued input cannot be discarded.
+ */
+function discardRacedQueries(runtime: Runtime): void {
+  const result = runtime.discardQueuedInput();
+  if (!result.ok) {
+    throw new ConfigError(
+      `Cannot serve Prosody on a terminal: queries written before the start cannot be ` +
+        `discarded (${result.reason}), and answering them could put every answer one step behind`,
+    );
+  }
 }
 
 /** The two `fetch` functions the pipeline uses. */

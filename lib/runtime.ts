@@ -16,6 +16,11 @@ interface BunGlobal {
   readonly stdin: { stream(): ReadableStream<Uint8Array> };
 }
 
+/** What {@linkcode Runtime.discardQueuedInput} did. */
+export type DiscardResult =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly reason: string };
+
 /** An append-only log file that can be reopened after logrotate moved it. */
 export interface AppendFile {
   /** Appends text; throws on I/O errors (the logger catches them). */
@@ -56,6 +61,12 @@ export interface Runtime {
   createFetch(caCerts: readonly string[], options?: { reuse?: boolean }): typeof fetch;
   /** Reads one line from the terminal with echo off. */
   readSecretLine(prompt: string): Promise<string>;
+  /**
+   * Discards terminal input queued on stdin and not read yet:
+   * `tcflush(0, TCIFLUSH)` through libc (Bun's FFI, or Deno's with `--allow-ffi`).
+   * Call it only when stdin is a terminal.
+   */
+  discardQueuedInput(): DiscardResult;
   exit(code: number): never;
 }
 
@@ -149,6 +160,16 @@ function denoRuntime(): Runtime {
         D.stderr.writeSync(encoder.encode("\n"));
       }
     },
+    discardQueuedInput() {
+      // Without the permission Deno.dlopen would prompt on the terminal, which is Prosody's.
+      if (D.permissions.querySync({ name: "ffi" }).state !== "granted") {
+        return { ok: false, reason: "Deno runs without --allow-ffi, which tcflush needs" };
+      }
+      return tcflushStdin((name) => {
+        const lib = D.dlopen(name, { tcflush: { parameters: ["i32", "i32"], result: "i32" } });
+        return { tcflush: (fd, how) => lib.symbols.tcflush(fd, how), close: () => lib.close() };
+      }, D.build.os);
+    },
     exit: (code) => D.exit(code),
   };
 }
@@ -191,8 +212,69 @@ function bunRuntime(bun: BunGlobal): Runtime {
         writeAllSync(2, encoder.encode("\n"));
       }
     },
+    discardQueuedInput() {
+      if (bunFfi === undefined) return { ok: false, reason: "bun:ffi is not available" };
+      const { dlopen, FFIType } = bunFfi;
+      return tcflushStdin((name) => {
+        const lib = dlopen(name, {
+          tcflush: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
+        });
+        return { tcflush: (fd, how) => lib.symbols.tcflush(fd, how), close: () => lib.close() };
+      }, process.platform);
+    },
     exit: (code) => process.exit(code),
   };
+}
+
+/** The part of bun:ffi used here. */
+interface BunFfi {
+  dlopen(
+    name: string,
+    symbols: { tcflush: { args: unknown[]; returns: unknown } },
+  ): { symbols: { tcflush(fd: number, how: number): number }; close(): void };
+  FFIType: { i32: unknown };
+}
+
+// A computed specifier, so that Deno's type check does not try to resolve Bun's built-in.
+const bunFfi: BunFfi | undefined = "Bun" in globalThis
+  ? await import(["bun", "ffi"].join(":")).catch(() => undefined)
+  : undefined;
+
+/** libc's tcflush, opened from one of the names below. */
+interface Libc {
+  tcflush(fd: number, how: number): number;
+  close(): void;
+}
+
+/** Where libc is: glibc, then musl (Alpine: x86-64, arm64), then macOS. */
+const LIBC_NAMES = [
+  "libc.so.6",
+  "libc.musl-x86_64.so.1",
+  "libc.musl-aarch64.so.1",
+  "libc.so",
+  "/usr/lib/libSystem.B.dylib",
+];
+
+/** `tcflush(0, TCIFLUSH)`: TCIFLUSH is 0 on Linux, 1 on the BSDs and macOS. */
+function tcflushStdin(open: (name: string) => Libc, os: string): DiscardResult {
+  if (os === "windows" || os === "win32") return { ok: false, reason: "no terminals on Windows" };
+  const TCIFLUSH = os === "linux" ? 0 : 1;
+  for (const name of LIBC_NAMES) {
+    let libc: Libc;
+    try {
+      libc = open(name);
+    } catch {
+      continue;
+    }
+    try {
+      return libc.tcflush(0, TCIFLUSH) === 0
+        ? { ok: true }
+        : { ok: false, reason: "tcflush(0, TCIFLUSH) failed: stdin is not a terminal" };
+    } finally {
+      libc.close();
+    }
+  }
+  return { ok: false, reason: `no C library found (tried ${LIBC_NAMES.join(", ")})` };
 }
 
 /** Reads raw terminal bytes up to Enter; Ctrl-C or Ctrl-D abort. */
