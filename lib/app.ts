@@ -45,6 +45,12 @@ export function createLogging(
     ...fileSecrets,
   ];
   if (config.logFile !== undefined) {
+    if (runtime.isStdout(config.logFile)) {
+      throw new ConfigError(
+        `Cannot use --log-file ${config.logFile}: it is stdout, where only replies may go ` +
+          `(log to a file, or leave --log-file out to log to stderr)`,
+      );
+    }
     let file: AppendFile;
     try {
       file = runtime.openAppend(config.logFile);
@@ -95,8 +101,9 @@ export function createLogging(
  */
 export async function runServe(config: Config, runtime: Runtime): Promise<number> {
   if (config.protocol === "prosody" && runtime.stdinIsTerminal()) discardRacedQueries(runtime);
-  const router = await createRouter(config, runtime.readFile);
+  const router = await createRouter(config, runtime.readFile, runtime.fileMode);
   const { logger, reopen } = createLogging(config, runtime, router.secrets);
+  for (const warning of router.warnings) logger.warn(warning);
   runtime.onSignal("SIGHUP", reopen);
   const fetchers = createFetch(config, runtime);
   const cache = await AuthCache.create({

@@ -67,6 +67,10 @@ export interface Runtime {
    * Call it only when stdin is a terminal.
    */
   discardQueuedInput(): DiscardResult;
+  /** A file's permission bits (`stat`), or undefined where unknown (Windows, no such file). */
+  fileMode(path: string): number | undefined;
+  /** Whether `path` (symbolic links followed) is the very file, pipe or terminal stdout is. */
+  isStdout(path: string): boolean;
   exit(code: number): never;
 }
 
@@ -160,6 +164,22 @@ function denoRuntime(): Runtime {
         D.stderr.writeSync(encoder.encode("\n"));
       }
     },
+    fileMode(path) {
+      try {
+        return D.statSync(path).mode ?? undefined;
+      } catch {
+        return undefined;
+      }
+    },
+    isStdout(path) {
+      try {
+        // /dev/fd/1 is stdout itself (Linux: /proc/self/fd/1; macOS: fdesc).
+        const [file, out] = [D.statSync(path), D.statSync("/dev/fd/1")];
+        return file.dev === out.dev && file.ino !== null && file.ino === out.ino;
+      } catch {
+        return false;
+      }
+    },
     discardQueuedInput() {
       // Without the permission Deno.dlopen would prompt on the terminal, which is Prosody's.
       if (D.permissions.querySync({ name: "ffi" }).state !== "granted") {
@@ -210,6 +230,21 @@ function bunRuntime(bun: BunGlobal): Runtime {
       } finally {
         process.stdin.setRawMode(false);
         writeAllSync(2, encoder.encode("\n"));
+      }
+    },
+    fileMode(path) {
+      try {
+        return process.platform === "win32" ? undefined : fs!.statSync(path).mode;
+      } catch {
+        return undefined;
+      }
+    },
+    isStdout(path) {
+      try {
+        const [file, out] = [fs!.statSync(path), fs!.fstatSync(1)];
+        return file.dev === out.dev && file.ino === out.ino;
+      } catch {
+        return false;
       }
     },
     discardQueuedInput() {
@@ -286,7 +321,7 @@ async function readLineRaw(input: ReadableStream<Uint8Array>): Promise<string> {
       const { value, done } = await reader.read();
       if (done) break;
       for (const byte of value) {
-        if (byte === 0x0d || byte === 0x0a) return new TextDecoder().decode(Uint8Array.from(bytes));
+        if (byte === 0x0d || byte === 0x0a) return decodeKeepingBom(Uint8Array.from(bytes));
         if (byte === 0x03 || byte === 0x04) throw new Error("Cannot read password: cancelled");
         if (byte === 0x7f || byte === 0x08) bytes.pop();
         else bytes.push(byte);
@@ -295,7 +330,12 @@ async function readLineRaw(input: ReadableStream<Uint8Array>): Promise<string> {
   } finally {
     reader.releaseLock();
   }
-  return new TextDecoder().decode(Uint8Array.from(bytes));
+  return decodeKeepingBom(Uint8Array.from(bytes));
+}
+
+/** UTF-8 to text with a leading U+FEFF kept: it is part of the password. */
+function decodeKeepingBom(bytes: Uint8Array): string {
+  return new TextDecoder("utf-8", { ignoreBOM: true }).decode(bytes);
 }
 
 /**
