@@ -19,6 +19,10 @@ import { VERSION } from "./lib/version.ts";
 const runtime = detectRuntime();
 
 async function main(): Promise<number> {
+  // A variable the runtime read before this code ran, and that would weaken it: stop here.
+  if (runtime.environment.refusal !== undefined) {
+    throw new ConfigError(runtime.environment.refusal);
+  }
   const command = parseCommand({
     args: runtime.args(),
     env: runtime.env,

@@ -10,6 +10,7 @@ import { AuthCache } from "./auth_cache.ts";
 import { createAuthenticator } from "./authenticator.ts";
 import { type Config, ConfigError } from "./config.ts";
 import { formatDuration } from "./duration.ts";
+import { describeProxy, proxyFor, type ProxySettings } from "./environment.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { createRouter } from "./router.ts";
 import type { AppendFile, Runtime } from "./runtime.ts";
@@ -104,6 +105,7 @@ export async function runServe(config: Config, runtime: Runtime): Promise<number
   const router = await createRouter(config, runtime.readFile, runtime.fileMode);
   const { logger, reopen } = createLogging(config, runtime, router.secrets);
   for (const warning of router.warnings) logger.warn(warning);
+  for (const warning of runtime.environment.warnings) logger.warn(warning);
   runtime.onSignal("SIGHUP", reopen);
   const fetchers = createFetch(config, runtime);
   const cache = await AuthCache.create({
@@ -130,6 +132,7 @@ export async function runServe(config: Config, runtime: Runtime): Promise<number
       }, on error reply ${config.onError}`,
     );
   }
+  logProxies(logger, runtime.environment.proxy, router.routes.map((r) => r.urlTemplate));
   if (config.protocol === "ejabberd" && runtime.stdinIsTerminal()) {
     logger.warn(
       "stdin is a terminal: this mode expects ejabberd's framed requests; to try a login by " +
@@ -149,6 +152,25 @@ export async function runServe(config: Config, runtime: Runtime): Promise<number
       "requests; exiting",
   );
   return 0;
+}
+
+/**
+ * Logs which proxy, if any, each API's requests go through, when the
+ * environment names a proxy (the credentials in a proxy URL masked).
+ */
+function logProxies(logger: Logger, settings: ProxySettings, templates: readonly string[]): void {
+  if (settings.http === undefined && settings.https === undefined) return;
+  for (const template of templates) {
+    const url = template.replaceAll("{server}", "example.com");
+    const proxy = proxyFor(settings, url);
+    logger.info(
+      `requests to ${template} ${
+        proxy === undefined
+          ? "go direct (loopback or NO_PROXY)"
+          : `go through the proxy ${describeProxy(proxy)}`
+      }${template.includes("{server}") ? " (NO_PROXY is checked per domain)" : ""}`,
+    );
+  }
 }
 
 /**

@@ -6,6 +6,14 @@
  * @module
  */
 
+import {
+  type EnvironmentReport,
+  inspectEnvironment,
+  type Proxy,
+  proxyFor,
+  type ProxySettings,
+} from "./environment.ts";
+
 // node:fs only under Bun: importing it under Deno costs ~9 MiB RSS and ~20 ms of start-up.
 const fs: typeof import("node:fs") | undefined = "Bun" in globalThis
   ? await import("node:fs")
@@ -36,6 +44,12 @@ export interface Runtime {
   /** The runtime's own version, e.g. `deno 2.9.6`. */
   readonly version: string;
   readonly pid: number;
+  /**
+   * What the environment held that could weaken the program (see
+   * environment.ts): already removed from it when the adapter was made; a
+   * `refusal` must stop the program before it does anything else.
+   */
+  readonly environment: EnvironmentReport;
   /** Command-line arguments after the program name. */
   args(): string[];
   env(name: string): string | undefined;
@@ -54,7 +68,8 @@ export interface Runtime {
   onSignal(signal: "SIGHUP" | "SIGTERM" | "SIGINT", handler: () => void): void;
   /**
    * A `fetch` that trusts the given extra CA certificates (PEM) besides the
-   * system's. `reuse: false` opens a new connection per request: Deno's
+   * system's, and goes through the environment's proxy where
+   * {@linkcode proxyFor} says so (the runtime's own proxy handling is off). `reuse: false` opens a new connection per request: Deno's
    * `fetch` silently sends a POST again when a pooled keep-alive connection
    * turns out closed, which must not happen to account creation or removal.
    */
@@ -116,10 +131,13 @@ function denoAppendFile(path: string): AppendFile {
 
 function denoRuntime(): Runtime {
   const D = Deno;
+  const environment = inspectEnvironment((name) => D.env.get(name));
+  for (const name of environment.remove) D.env.delete(name);
   return {
     name: "deno",
     version: `deno ${D.version.deno}`,
     pid: D.pid,
+    environment,
     args: () => [...D.args],
     env: (name) => D.env.get(name),
     envNames: () => Object.keys(D.env.toObject()),
@@ -145,13 +163,34 @@ function denoRuntime(): Runtime {
     },
     createFetch(caCerts, options) {
       const reuse = options?.reuse ?? true;
-      if (caCerts.length === 0 && reuse) return fetch;
-      const client = D.createHttpClient({
-        caCerts: [...caCerts],
-        ...(reuse ? {} : { poolMaxIdlePerHost: 0 }),
-      });
+      const settings = environment.proxy;
+      const clients = new Map<string, Deno.HttpClient>();
+      const clientFor = (proxy: Proxy | undefined) => {
+        const key = proxy?.url ?? "";
+        let client = clients.get(key);
+        if (client === undefined) {
+          client = D.createHttpClient({
+            caCerts: [...caCerts],
+            ...(reuse ? {} : { poolMaxIdlePerHost: 0 }),
+            ...(proxy === undefined ? {} : {
+              proxy: {
+                url: proxy.url,
+                ...(proxy.username === undefined
+                  ? {}
+                  : { basicAuth: { username: proxy.username, password: proxy.password ?? "" } }),
+              },
+            }),
+          });
+          clients.set(key, client);
+        }
+        return client;
+      };
+      if (caCerts.length === 0 && reuse && !usesProxy(settings)) return fetch;
       return ((input: RequestInfo | URL, init?: RequestInit) =>
-        fetch(input, { ...init, client } as RequestInit)) as typeof fetch;
+        fetch(input, {
+          ...init,
+          client: clientFor(proxyFor(settings, urlOf(input))),
+        } as RequestInit)) as typeof fetch;
     },
     async readSecretLine(prompt) {
       // Echo off before the prompt appears, so that nothing typed after it is shown.
@@ -195,10 +234,13 @@ function denoRuntime(): Runtime {
 }
 
 function bunRuntime(bun: BunGlobal): Runtime {
+  const environment = inspectEnvironment((name) => process.env[name]);
+  for (const name of environment.remove) delete process.env[name];
   return {
     name: "bun",
     version: `bun ${process.versions.bun}`,
     pid: process.pid,
+    environment,
     args: () => process.argv.slice(2),
     env: (name) => process.env[name],
     envNames: () => Object.keys(process.env),
@@ -217,10 +259,17 @@ function bunRuntime(bun: BunGlobal): Runtime {
     },
     createFetch(caCerts) {
       // Bun's fetch never re-sends a request on its own: one client serves both kinds.
-      if (caCerts.length === 0) return fetch;
-      const tls = { ca: [...caCerts] };
-      return ((input: RequestInfo | URL, init?: RequestInit) =>
-        fetch(input, { ...init, tls } as RequestInit)) as typeof fetch;
+      const settings = environment.proxy;
+      if (caCerts.length === 0 && !usesProxy(settings)) return fetch;
+      const tls = caCerts.length === 0 ? {} : { tls: { ca: [...caCerts] } };
+      return ((input: RequestInfo | URL, init?: RequestInit) => {
+        const proxy = proxyFor(settings, urlOf(input));
+        return fetch(input, {
+          ...init,
+          ...tls,
+          ...(proxy === undefined ? {} : { proxy: proxyUrl(proxy) }),
+        } as RequestInit);
+      }) as typeof fetch;
     },
     async readSecretLine(prompt) {
       process.stdin.setRawMode(true);
@@ -310,6 +359,25 @@ function tcflushStdin(open: (name: string) => Libc, os: string): DiscardResult {
     }
   }
   return { ok: false, reason: `no C library found (tried ${LIBC_NAMES.join(", ")})` };
+}
+
+/** Whether any request may go through a proxy. */
+function usesProxy(settings: ProxySettings): boolean {
+  return settings.http !== undefined || settings.https !== undefined;
+}
+
+/** The URL a `fetch` call asks for. */
+function urlOf(input: RequestInfo | URL): string {
+  return typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+}
+
+/** A proxy as Bun's `proxy` option takes it: credentials in the URL. */
+function proxyUrl(proxy: Proxy): string {
+  if (proxy.username === undefined) return proxy.url;
+  const credentials = `${encodeURIComponent(proxy.username)}:${
+    encodeURIComponent(proxy.password ?? "")
+  }@`;
+  return proxy.url.replace("//", `//${credentials}`);
 }
 
 /** Reads raw terminal bytes up to Enter; Ctrl-C or Ctrl-D abort. */
