@@ -297,6 +297,7 @@ function bunRuntime(bun: BunGlobal): Runtime {
       }
     },
     discardQueuedInput() {
+      const bunFfi = loadBunFfi();
       if (bunFfi === undefined) return { ok: false, reason: "bun:ffi is not available" };
       const { dlopen, FFIType } = bunFfi;
       return tcflushStdin((name) => {
@@ -319,10 +320,16 @@ interface BunFfi {
   FFIType: { i32: unknown };
 }
 
-// A computed specifier, so that Deno's type check does not try to resolve Bun's built-in.
-const bunFfi: BunFfi | undefined = "Bun" in globalThis
-  ? await import(["bun", "ffi"].join(":")).catch(() => undefined)
-  : undefined;
+/** bun:ffi, loaded on first use (importing it at start costs start-up time on every run). */
+function loadBunFfi(): BunFfi | undefined {
+  try {
+    // Bun's synchronous require of a built-in; Deno never gets here.
+    const meta = import.meta as ImportMeta & { require?: (id: string) => unknown };
+    return meta.require?.("bun:ffi") as BunFfi | undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** libc's tcflush, opened from one of the names below. */
 interface Libc {
