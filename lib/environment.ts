@@ -189,7 +189,7 @@ function isLoopback(host: string): boolean {
  * and hosts that `NO_PROXY` lists (a name matches itself and its subdomains,
  * a leading `.` or `*.` is ignored, `:PORT` narrows it to that port) go direct.
  *
- * @example
+ * @example Choose a proxy per URL
  * ```ts
  * import assert from "node:assert/strict";
  * import { proxyFor } from "./environment.ts";
@@ -228,7 +228,7 @@ export function proxyFor(settings: ProxySettings, url: string): Proxy | undefine
 /**
  * A proxy for a log line: its URL with the credentials masked.
  *
- * @example
+ * @example Mask a proxy's credentials
  * ```ts
  * import assert from "node:assert/strict";
  * import { describeProxy } from "./environment.ts";

@@ -79,7 +79,7 @@ export interface ProtocolSources {
  * else `"protocol"` in the `--config` file when it can be read. Used when the
  * full parse failed, to know where the error must go. `check` never serves.
  *
- * @example
+ * @example Find the protocol before the full parse
  * ```ts
  * import assert from "node:assert/strict";
  * import { asksForProsody } from "./prosody.ts";

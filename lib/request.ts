@@ -67,7 +67,7 @@ const NOT_IN_SERVER = /[\x00-\x20\x7f-\x9f/\\?#@%\u2028\u2029]/;
  * Why a user or server name cannot be one (ejabberd and Prosody never send
  * such names: they are nodeprepped and nameprepped), or undefined when it can.
  *
- * @example
+ * @example Check a server name
  * ```ts
  * import assert from "node:assert/strict";
  * import { invalidName } from "./request.ts";
