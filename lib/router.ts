@@ -116,13 +116,32 @@ function readCredentialLine(
   const lines = text.split(/\r?\n/).filter((line) => line.trim() !== "");
   if (lines.length > 1) fail(`the file holds ${lines.length} lines; a ${what} is one line`);
   const line = lines[0]!.trim();
-  // deno-lint-ignore no-control-regex
-  if (/[\x00-\x1f\x7f]/.test(line)) fail(`the ${what} holds a control character`);
-  if (what === "token" && /\s/.test(line)) fail("the token holds a space; a token is one word");
-  if (what === "token" && /[^\x21-\x7e]/.test(line)) {
-    fail("the token holds a character outside ASCII, which a header cannot carry");
-  }
+  const problem = credentialProblem(line, what);
+  if (problem !== undefined) fail(problem);
   return line;
+}
+
+/** What makes a credential unusable in a header, if anything (never its content). */
+function credentialProblem(value: string, what: "token" | "USER:PASSWORD"): string | undefined {
+  // deno-lint-ignore no-control-regex
+  if (/[\x00-\x1f\x7f]/.test(value)) return `the ${what} holds a control character`;
+  if (what === "token" && /\s/.test(value)) return "the token holds a space; a token is one word";
+  if (what === "token" && /[^\x21-\x7e]/.test(value)) {
+    return "the token holds a character outside ASCII, which a header cannot carry";
+  }
+  return undefined;
+}
+
+/** A credential from the environment, checked like one from a file. */
+function envCredential(
+  value: string | undefined,
+  variable: string,
+  what: "token" | "USER:PASSWORD",
+): string | undefined {
+  if (value === undefined) return undefined;
+  const problem = credentialProblem(value, what);
+  if (problem !== undefined) throw new ConfigError(`Cannot use ${variable}: ${problem}`);
+  return value;
 }
 
 /**
@@ -169,10 +188,10 @@ export async function createRouter(
     for (const [key, value] of rc.headers) headers[key] = value;
     const token = rc.tokenFile !== undefined
       ? readCredentialLine(readFile, rc.tokenFile, "--token-file", "token")
-      : config.envSecrets.token;
+      : envCredential(config.envSecrets.token, "XMPP_EXTAUTH_TOKEN", "token");
     const basic = rc.basicAuthFile !== undefined
       ? readCredentialLine(readFile, rc.basicAuthFile, "--basic-auth-file", "USER:PASSWORD")
-      : config.envSecrets.basicAuth;
+      : envCredential(config.envSecrets.basicAuth, "XMPP_EXTAUTH_BASIC_AUTH", "USER:PASSWORD");
     checkMode(rc.tokenFile, "--token-file");
     checkMode(rc.basicAuthFile, "--basic-auth-file");
     checkMode(rc.hmacSecretFile, "--hmac-secret-file");

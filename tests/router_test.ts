@@ -148,6 +148,32 @@ describe("createRouter", () => {
         return true;
       });
     }
+    for (
+      const [variable, value, says] of [
+        [
+          "XMPP_EXTAUTH_TOKEN",
+          "zqx\nzqx",
+          /^Cannot use XMPP_EXTAUTH_TOKEN: the token holds a control/,
+        ],
+        [
+          "XMPP_EXTAUTH_TOKEN",
+          "Bearer zqx",
+          /^Cannot use XMPP_EXTAUTH_TOKEN: the token holds a space/,
+        ],
+        [
+          "XMPP_EXTAUTH_BASIC_AUTH",
+          "u:zqx\r\n",
+          /^Cannot use XMPP_EXTAUTH_BASIC_AUTH: the USER:PASS/,
+        ],
+      ] as const
+    ) {
+      const c = configOf(["--url", "http://h"], { [variable]: value });
+      await assert.rejects(createRouter(c.config, c.readFile), (error: Error) => {
+        assert.match(error.message, says);
+        assert.ok(!error.message.includes("zqx"), error.message);
+        return true;
+      });
+    }
     // A final newline, surrounding blank lines and spaces are fine; a Basic password may hold spaces.
     const ok = configOf(["--url", "http://h", "--basic-auth-file", "/f"], {}, {
       "/f": "\n  u:p w  \r\n\n",
