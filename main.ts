@@ -12,6 +12,7 @@ import { runServe } from "./lib/app.ts";
 import { runCheck } from "./lib/check.ts";
 import { ConfigError, helpText, parseCommand } from "./lib/config.ts";
 import { reportConfigError } from "./lib/log_target.ts";
+import { asksForProsody, PROSODY_RETRY_EXIT, prosodyErrorLine } from "./lib/prosody.ts";
 import { detectRuntime } from "./lib/runtime.ts";
 import { runSelfTest } from "./lib/self_test.ts";
 import { VERSION } from "./lib/version.ts";
@@ -19,6 +20,10 @@ import { VERSION } from "./lib/version.ts";
 const runtime = detectRuntime();
 
 async function main(): Promise<number> {
+  // A variable the runtime read before this code ran, and that would weaken it: stop here.
+  if (runtime.environment.refusal !== undefined) {
+    throw new ConfigError(runtime.environment.refusal);
+  }
   const command = parseCommand({
     args: runtime.args(),
     env: runtime.env,
@@ -47,6 +52,17 @@ async function main(): Promise<number> {
 try {
   runtime.exit(await main());
 } catch (error) {
+  // Under Prosody's terminal the one line Prosody logs is an `error:` reply; exit 0 lets
+  // the module start the program again once the admin has fixed the cause.
+  if (runtime.stdinIsTerminal() && asksForProsody({ ...runtime, args: runtime.args() })) {
+    const message = error instanceof ConfigError
+      ? error.message
+      : `internal error: ${(error as Error)?.message ?? error}`;
+    try {
+      runtime.writeStdout(prosodyErrorLine(message));
+    } catch { /* the terminal is gone */ }
+    runtime.exit(PROSODY_RETRY_EXIT);
+  }
   if (error instanceof ConfigError) {
     runtime.writeStderr(`xmpp-extauth: ${error.message}\n`);
     reportConfigError(error.message, runtime);

@@ -10,6 +10,7 @@ import { AuthCache } from "./auth_cache.ts";
 import { createAuthenticator } from "./authenticator.ts";
 import { type Config, ConfigError } from "./config.ts";
 import { formatDuration } from "./duration.ts";
+import { describeProxy, proxyFor, type ProxySettings } from "./environment.ts";
 import { fallbackFor } from "./log_target.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { createRouter } from "./router.ts";
@@ -47,6 +48,12 @@ export function createLogging(
     ...Object.values(config.envSecrets).filter((s): s is string => s !== undefined),
     ...fileSecrets,
   ];
+  if (config.logFile !== undefined && runtime.isStdout(config.logFile)) {
+    throw new ConfigError(
+      `Cannot use --log-file ${config.logFile}: it is stdout, where only replies may go ` +
+        `(log to a file, or leave --log-file out to log to stderr)`,
+    );
+  }
   // No --log-file and nobody reads stderr (ejabberdctl start): a file beside ejabberd's log.
   const fallback = config.logFile === undefined && config.logLevel !== "silent"
     ? fallbackFor(config.protocol, runtime)
@@ -112,8 +119,11 @@ export function createLogging(
  * ```
  */
 export async function runServe(config: Config, runtime: Runtime): Promise<number> {
-  const router = await createRouter(config, runtime.readFile);
+  if (config.protocol === "prosody" && runtime.stdinIsTerminal()) discardRacedQueries(runtime);
+  const router = await createRouter(config, runtime.readFile, runtime.fileMode);
   const { logger, reopen } = createLogging(config, runtime, router.secrets);
+  for (const warning of router.warnings) logger.warn(warning);
+  for (const warning of runtime.environment.warnings) logger.warn(warning);
   runtime.onSignal("SIGHUP", reopen);
   const fetchers = createFetch(config, runtime);
   const cache = await AuthCache.create({
@@ -140,6 +150,7 @@ export async function runServe(config: Config, runtime: Runtime): Promise<number
       }, on error reply ${config.onError}`,
     );
   }
+  logProxies(logger, runtime.environment.proxy, router.routes.map((r) => r.urlTemplate));
   if (config.protocol === "ejabberd" && runtime.stdinIsTerminal()) {
     logger.warn(
       "stdin is a terminal: this mode expects ejabberd's framed requests; to try a login by " +
@@ -159,6 +170,43 @@ export async function runServe(config: Config, runtime: Runtime): Promise<number
       `request${result.requests === 1 ? "" : "s"}; exiting`,
   );
   return 0;
+}
+
+/**
+ * Logs which proxy, if any, each API's requests go through, when the
+ * environment names a proxy (the credentials in a proxy URL masked).
+ */
+function logProxies(logger: Logger, settings: ProxySettings, templates: readonly string[]): void {
+  if (settings.http === undefined && settings.https === undefined) return;
+  for (const template of templates) {
+    const url = template.replaceAll("{server}", "example.com");
+    const proxy = proxyFor(settings, url);
+    logger.info(
+      `requests to ${template} ${
+        proxy === undefined
+          ? "go direct (loopback or NO_PROXY)"
+          : `go through the proxy ${describeProxy(proxy)}`
+      }${template.includes("{server}") ? " (NO_PROXY is checked per domain)" : ""}`,
+    );
+  }
+}
+
+/**
+ * Discards the queries Prosody wrote before the program started: the
+ * terminal may have echoed them back to Prosody as their answer (see
+ * `prosody.ts`). Refuses to serve when that is impossible, rather than
+ * answering one step behind.
+ *
+ * @throws {ConfigError} when queued input cannot be discarded.
+ */
+function discardRacedQueries(runtime: Runtime): void {
+  const result = runtime.discardQueuedInput();
+  if (!result.ok) {
+    throw new ConfigError(
+      `Cannot serve Prosody on a terminal: queries written before the start cannot be ` +
+        `discarded (${result.reason}), and answering them could put every answer one step behind`,
+    );
+  }
 }
 
 /** The two `fetch` functions the pipeline uses. */

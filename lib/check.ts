@@ -96,7 +96,9 @@ export function hintFor(
  */
 export async function readPassword(runtime: Runtime): Promise<string> {
   if (runtime.stdinIsTerminal()) return await runtime.readSecretLine("Password: ");
-  const text = await new Response(runtime.stdin()).text();
+  // Not Response.text(): it drops a leading U+FEFF, which is part of the password.
+  const bytes = new Uint8Array(await new Response(runtime.stdin()).arrayBuffer());
+  const text = new TextDecoder("utf-8", { ignoreBOM: true }).decode(bytes);
   return text.replace(/\r?\n$/, "");
 }
 

@@ -47,8 +47,50 @@ export type ParseResult =
   | { readonly ok: true; readonly request: AuthRequest }
   | { readonly ok: false; readonly reason: string; readonly op?: string };
 
-const decoder = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM: a leading U+FEFF is part of a field (a password may start with one), never dropped.
+const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const COLON = 0x3a;
+/** RFC 7622: a localpart or domainpart is at most 1023 bytes. */
+export const MAX_PART_BYTES = 1023;
+/** Characters nodeprep forbids in a user name (space, `"&'/:<>@`) and control characters. */
+// deno-lint-ignore no-control-regex
+const NOT_IN_USER = /[\x00-\x20\x7f-\x9f"&'/:<>@\u2028\u2029]/;
+/**
+ * Characters no domain name holds: they would leave the `{server}` path
+ * segment or mean something else in a URL (`/ \ ? # @ %`), control characters
+ * and spaces.
+ */
+// deno-lint-ignore no-control-regex
+const NOT_IN_SERVER = /[\x00-\x20\x7f-\x9f/\\?#@%\u2028\u2029]/;
+
+/**
+ * Why a user or server name cannot be one (ejabberd and Prosody never send
+ * such names: they are nodeprepped and nameprepped), or undefined when it can.
+ *
+ * @example Check a server name
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { invalidName } from "./request.ts";
+ * assert.equal(invalidName("server", "example.com"), undefined);
+ * assert.equal(invalidName("server", ".."), "server is . or ..");
+ * ```
+ */
+export function invalidName(field: "user" | "server", name: string): string | undefined {
+  if (name === "") return `empty ${field}`;
+  if (new TextEncoder().encode(name).length > MAX_PART_BYTES) {
+    return `${field} longer than ${MAX_PART_BYTES} bytes`;
+  }
+  if (field === "server" && (name === "." || name === "..")) return "server is . or ..";
+  const bad = (field === "user" ? NOT_IN_USER : NOT_IN_SERVER).exec(name)?.[0];
+  if (bad === undefined) return undefined;
+  const code = bad.codePointAt(0)!;
+  const shown = code > 0x20 && code < 0x7f
+    ? `"${bad}"`
+    : `U+${code.toString(16).toUpperCase().padStart(4, "0")}`;
+  return `${field} holds ${shown}, which ${
+    field === "user" ? "nodeprep" : "a domain name"
+  } forbids`;
+}
 
 /**
  * Tells whether `op` is one of the {@linkcode OPERATIONS}.
@@ -126,9 +168,8 @@ export function parseRequest(payload: Uint8Array): ParseResult {
   } catch {
     return { ok: false, reason: `${op}: user or server is not valid UTF-8`, op };
   }
-  if (user === "" || server === "") {
-    return { ok: false, reason: `${op}: empty ${user === "" ? "user" : "server"}`, op };
-  }
+  const invalid = invalidName("user", user) ?? invalidName("server", server);
+  if (invalid !== undefined) return { ok: false, reason: `${op}: ${invalid}`, op };
   if (!withPassword) return { ok: true, request: { op, user, server } };
   let password: string;
   try {

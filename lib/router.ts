@@ -33,12 +33,19 @@ export interface Router {
   readonly routes: readonly Route[];
   /** Every credential read (tokens, Basic credentials, HMAC secrets), for log masking. */
   readonly secrets: readonly string[];
+  /** Things to tell the admin at start (a secret file others can read). */
+  readonly warnings: readonly string[];
 }
 
+/** A file's permission bits, or undefined where there are none (Windows) or it cannot be read. */
+export type FileMode = (path: string) => number | undefined;
+
 /**
- * The endpoint URL of one request: `{server}` replaced by the URL-encoded
- * domain, then `/PATH`.
+ * The endpoint URL of one request: `{server}` replaced by the domain encoded
+ * as one path segment, then `/PATH`.
  *
+ * @throws {RangeError} when the domain is empty, `.` or `..`, which would not
+ * stay one segment (requests never carry one: see `invalidName` in request.ts).
  * @example
  * ```ts
  * import { targetFor } from "./router.ts";
@@ -46,9 +53,13 @@ export interface Router {
  * ```
  */
 export function targetFor(route: Route, op: Operation, server: string): Target {
-  const base = route.urlTemplate.includes("{server}")
-    ? route.urlTemplate.replaceAll("{server}", encodeURIComponent(server))
-    : route.urlTemplate;
+  let base = route.urlTemplate;
+  if (base.includes("{server}")) {
+    if (server === "" || server === "." || server === "..") {
+      throw new RangeError(`Cannot put the domain ${JSON.stringify(server)} in {server}`);
+    }
+    base = base.replaceAll("{server}", encodeURIComponent(server));
+  }
   const target: Target = {
     url: `${base}/${route.paths[op]}`,
     contract: route.contract,
@@ -57,6 +68,7 @@ export function targetFor(route: Route, op: Operation, server: string): Target {
   return route.sign ? { ...target, sign: route.sign } : target;
 }
 
+/** Reads a secret file's bytes, refusing an empty or blank one. */
 function readSecret(
   readFile: (path: string) => Uint8Array,
   path: string,
@@ -68,17 +80,89 @@ function readSecret(
   } catch (error) {
     throw new ConfigError(`Cannot read ${option} ${path}: ${(error as Error).message}`);
   }
+  let secret: Uint8Array;
   try {
-    return parseSecretFile(bytes);
+    secret = parseSecretFile(bytes);
   } catch {
     throw new ConfigError(`Cannot use ${option} ${path}: the file is empty`);
   }
+  if (secret.every((b) => b === 0x20 || (b >= 0x09 && b <= 0x0d))) {
+    throw new ConfigError(`Cannot use ${option} ${path}: the file holds only whitespace`);
+  }
+  return secret;
+}
+
+/**
+ * Reads a one-line text credential (a token, USER:PASSWORD): one line, one
+ * final newline allowed, surrounding spaces trimmed, nothing a header cannot
+ * carry. Messages name the file and what is wrong, never the content.
+ */
+function readCredentialLine(
+  readFile: (path: string) => Uint8Array,
+  path: string,
+  option: string,
+  what: "token" | "USER:PASSWORD",
+): string {
+  const text = new TextDecoder("utf-8", { ignoreBOM: true }).decode(
+    readSecret(readFile, path, option),
+  );
+  const fail = (why: string): never => {
+    throw new ConfigError(`Cannot use ${option} ${path}: ${why}`);
+  };
+  // Checked before trimming, which would remove it.
+  if (/^[\t\n\r ]*\ufeff/.test(text)) {
+    fail("the file starts with a byte order mark; save it as plain UTF-8");
+  }
+  const lines = text.split(/\r?\n/).filter((line) => line.trim() !== "");
+  if (lines.length > 1) fail(`the file holds ${lines.length} lines; a ${what} is one line`);
+  const line = lines[0]!.trim();
+  const problem = credentialProblem(line, what);
+  if (problem !== undefined) fail(problem);
+  return line;
+}
+
+/** What makes a credential unusable in a header, if anything (never its content). */
+function credentialProblem(value: string, what: "token" | "USER:PASSWORD"): string | undefined {
+  // deno-lint-ignore no-control-regex
+  if (/[\x00-\x1f\x7f]/.test(value)) return `the ${what} holds a control character`;
+  if (what === "token" && /\s/.test(value)) return "the token holds a space; a token is one word";
+  if (what === "token" && /[^\x21-\x7e]/.test(value)) {
+    return "the token holds a character outside ASCII, which a header cannot carry";
+  }
+  return undefined;
+}
+
+/** A credential from the environment, checked like one from a file. */
+function envCredential(
+  value: string | undefined,
+  variable: string,
+  what: "token" | "USER:PASSWORD",
+): string | undefined {
+  if (value === undefined) return undefined;
+  const problem = credentialProblem(value, what);
+  if (problem !== undefined) throw new ConfigError(`Cannot use ${variable}: ${problem}`);
+  return value;
+}
+
+/**
+ * The warning for a secret file that others can read or write, or its group
+ * can write, if any. A group may read it: `root:ejabberd 0640` is how Debian
+ * protects ejabberd's own configuration.
+ */
+function modeWarning(fileMode: FileMode, path: string, option: string): string | undefined {
+  const mode = fileMode(path);
+  if (mode === undefined || (mode & 0o027) === 0) return undefined;
+  const octal = (mode & 0o777).toString(8).padStart(3, "0");
+  const who = mode & 0o007 ? "all users" : "its group";
+  return `${option} ${path} is open to ${who} (mode ${octal}): let only the server's user ` +
+    `read it, e.g. chmod 600 ${path} (or 640 with the server's group)`;
 }
 
 /**
  * Builds the router from the configuration, reading secret files.
  *
- * @throws {ConfigError} when a secret file is unreadable or empty.
+ * @throws {ConfigError} when a secret file is unreadable, empty, blank, or
+ * (token, Basic credentials) not one line.
  * @example
  * ```ts
  * import { createRouter } from "./router.ts";
@@ -89,19 +173,28 @@ function readSecret(
 export async function createRouter(
   config: Config,
   readFile: (path: string) => Uint8Array,
+  fileMode: FileMode = () => undefined,
 ): Promise<Router> {
-  const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+  const text = (bytes: Uint8Array) => new TextDecoder("utf-8", { ignoreBOM: true }).decode(bytes);
   const secrets = new Set<string>();
+  const warnings = new Set<string>();
+  const checkMode = (path: string | undefined, option: string) => {
+    const warning = path === undefined ? undefined : modeWarning(fileMode, path, option);
+    if (warning !== undefined) warnings.add(warning);
+  };
   const build = async (name: string, rc: RouteConfig): Promise<Route> => {
     const contract = contractByName(rc.contract);
     const headers: Record<string, string> = { "User-Agent": `xmpp-extauth/${VERSION}` };
     for (const [key, value] of rc.headers) headers[key] = value;
     const token = rc.tokenFile !== undefined
-      ? text(readSecret(readFile, rc.tokenFile, "--token-file")).trim()
-      : config.envSecrets.token;
+      ? readCredentialLine(readFile, rc.tokenFile, "--token-file", "token")
+      : envCredential(config.envSecrets.token, "XMPP_EXTAUTH_TOKEN", "token");
     const basic = rc.basicAuthFile !== undefined
-      ? text(readSecret(readFile, rc.basicAuthFile, "--basic-auth-file")).trim()
-      : config.envSecrets.basicAuth;
+      ? readCredentialLine(readFile, rc.basicAuthFile, "--basic-auth-file", "USER:PASSWORD")
+      : envCredential(config.envSecrets.basicAuth, "XMPP_EXTAUTH_BASIC_AUTH", "USER:PASSWORD");
+    checkMode(rc.tokenFile, "--token-file");
+    checkMode(rc.basicAuthFile, "--basic-auth-file");
+    checkMode(rc.hmacSecretFile, "--hmac-secret-file");
     if (token !== undefined && basic !== undefined) {
       throw new ConfigError(
         `Route ${name}: both a Bearer token and Basic credentials are set; use one`,
@@ -146,5 +239,6 @@ export async function createRouter(
     resolve: (server) => byDomain.get(server.toLowerCase()) ?? fallback,
     routes: [...(fallback ? [fallback] : []), ...byDomain.values()],
     secrets: [...secrets],
+    warnings: [...warnings],
   };
 }

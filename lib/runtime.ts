@@ -6,6 +6,13 @@
  * @module
  */
 
+import {
+  type EnvironmentReport,
+  inspectEnvironment,
+  type Proxy,
+  proxyFor,
+  type ProxySettings,
+} from "./environment.ts";
 import { stderrGoesNowhere } from "./runtime/stderr.ts";
 
 // node:fs only under Bun: importing it under Deno costs ~9 MiB RSS and ~20 ms of start-up.
@@ -17,6 +24,11 @@ const fs: typeof import("node:fs") | undefined = "Bun" in globalThis
 interface BunGlobal {
   readonly stdin: { stream(): ReadableStream<Uint8Array> };
 }
+
+/** What {@linkcode Runtime.discardQueuedInput} did. */
+export type DiscardResult =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly reason: string };
 
 /** An append-only log file that can be reopened after logrotate moved it. */
 export interface AppendFile {
@@ -33,6 +45,12 @@ export interface Runtime {
   /** The runtime's own version, e.g. `deno 2.9.6`. */
   readonly version: string;
   readonly pid: number;
+  /**
+   * What the environment held that could weaken the program (see
+   * environment.ts): already removed from it when the adapter was made; a
+   * `refusal` must stop the program before it does anything else.
+   */
+  readonly environment: EnvironmentReport;
   /** Command-line arguments after the program name. */
   args(): string[];
   env(name: string): string | undefined;
@@ -53,13 +71,24 @@ export interface Runtime {
   onSignal(signal: "SIGHUP" | "SIGTERM" | "SIGINT", handler: () => void): void;
   /**
    * A `fetch` that trusts the given extra CA certificates (PEM) besides the
-   * system's. `reuse: false` opens a new connection per request: Deno's
+   * system's, and goes through the environment's proxy where
+   * {@linkcode proxyFor} says so (the runtime's own proxy handling is off). `reuse: false` opens a new connection per request: Deno's
    * `fetch` silently sends a POST again when a pooled keep-alive connection
    * turns out closed, which must not happen to account creation or removal.
    */
   createFetch(caCerts: readonly string[], options?: { reuse?: boolean }): typeof fetch;
   /** Reads one line from the terminal with echo off. */
   readSecretLine(prompt: string): Promise<string>;
+  /**
+   * Discards terminal input queued on stdin and not read yet:
+   * `tcflush(0, TCIFLUSH)` through libc (Bun's FFI, or Deno's with `--allow-ffi`).
+   * Call it only when stdin is a terminal.
+   */
+  discardQueuedInput(): DiscardResult;
+  /** A file's permission bits (`stat`), or undefined where unknown (Windows, no such file). */
+  fileMode(path: string): number | undefined;
+  /** Whether `path` (symbolic links followed) is the very file, pipe or terminal stdout is. */
+  isStdout(path: string): boolean;
   exit(code: number): never;
 }
 
@@ -105,10 +134,13 @@ function denoAppendFile(path: string): AppendFile {
 
 function denoRuntime(): Runtime {
   const D = Deno;
+  const environment = inspectEnvironment((name) => D.env.get(name));
+  for (const name of environment.remove) D.env.delete(name);
   return {
     name: "deno",
     version: `deno ${D.version.deno}`,
     pid: D.pid,
+    environment,
     args: () => [...D.args],
     env: (name) => D.env.get(name),
     envNames: () => Object.keys(D.env.toObject()),
@@ -135,13 +167,34 @@ function denoRuntime(): Runtime {
     },
     createFetch(caCerts, options) {
       const reuse = options?.reuse ?? true;
-      if (caCerts.length === 0 && reuse) return fetch;
-      const client = D.createHttpClient({
-        caCerts: [...caCerts],
-        ...(reuse ? {} : { poolMaxIdlePerHost: 0 }),
-      });
+      const settings = environment.proxy;
+      const clients = new Map<string, Deno.HttpClient>();
+      const clientFor = (proxy: Proxy | undefined) => {
+        const key = proxy?.url ?? "";
+        let client = clients.get(key);
+        if (client === undefined) {
+          client = D.createHttpClient({
+            caCerts: [...caCerts],
+            ...(reuse ? {} : { poolMaxIdlePerHost: 0 }),
+            ...(proxy === undefined ? {} : {
+              proxy: {
+                url: proxy.url,
+                ...(proxy.username === undefined
+                  ? {}
+                  : { basicAuth: { username: proxy.username, password: proxy.password ?? "" } }),
+              },
+            }),
+          });
+          clients.set(key, client);
+        }
+        return client;
+      };
+      if (caCerts.length === 0 && reuse && !usesProxy(settings)) return fetch;
       return ((input: RequestInfo | URL, init?: RequestInit) =>
-        fetch(input, { ...init, client } as RequestInit)) as typeof fetch;
+        fetch(input, {
+          ...init,
+          client: clientFor(proxyFor(settings, urlOf(input))),
+        } as RequestInit)) as typeof fetch;
     },
     async readSecretLine(prompt) {
       // Echo off before the prompt appears, so that nothing typed after it is shown.
@@ -154,15 +207,44 @@ function denoRuntime(): Runtime {
         D.stderr.writeSync(encoder.encode("\n"));
       }
     },
+    fileMode(path) {
+      try {
+        return D.statSync(path).mode ?? undefined;
+      } catch {
+        return undefined;
+      }
+    },
+    isStdout(path) {
+      try {
+        // /dev/fd/1 is stdout itself (Linux: /proc/self/fd/1; macOS: fdesc).
+        const [file, out] = [D.statSync(path), D.statSync("/dev/fd/1")];
+        return file.dev === out.dev && file.ino !== null && file.ino === out.ino;
+      } catch {
+        return false;
+      }
+    },
+    discardQueuedInput() {
+      // Without the permission Deno.dlopen would prompt on the terminal, which is Prosody's.
+      if (D.permissions.querySync({ name: "ffi" }).state !== "granted") {
+        return { ok: false, reason: "Deno runs without --allow-ffi, which tcflush needs" };
+      }
+      return tcflushStdin((name) => {
+        const lib = D.dlopen(name, { tcflush: { parameters: ["i32", "i32"], result: "i32" } });
+        return { tcflush: (fd, how) => lib.symbols.tcflush(fd, how), close: () => lib.close() };
+      }, D.build.os);
+    },
     exit: (code) => D.exit(code),
   };
 }
 
 function bunRuntime(bun: BunGlobal): Runtime {
+  const environment = inspectEnvironment((name) => process.env[name]);
+  for (const name of environment.remove) delete process.env[name];
   return {
     name: "bun",
     version: `bun ${process.versions.bun}`,
     pid: process.pid,
+    environment,
     args: () => process.argv.slice(2),
     env: (name) => process.env[name],
     envNames: () => Object.keys(process.env),
@@ -182,10 +264,17 @@ function bunRuntime(bun: BunGlobal): Runtime {
     },
     createFetch(caCerts) {
       // Bun's fetch never re-sends a request on its own: one client serves both kinds.
-      if (caCerts.length === 0) return fetch;
-      const tls = { ca: [...caCerts] };
-      return ((input: RequestInfo | URL, init?: RequestInit) =>
-        fetch(input, { ...init, tls } as RequestInit)) as typeof fetch;
+      const settings = environment.proxy;
+      if (caCerts.length === 0 && !usesProxy(settings)) return fetch;
+      const tls = caCerts.length === 0 ? {} : { tls: { ca: [...caCerts] } };
+      return ((input: RequestInfo | URL, init?: RequestInit) => {
+        const proxy = proxyFor(settings, urlOf(input));
+        return fetch(input, {
+          ...init,
+          ...tls,
+          ...(proxy === undefined ? {} : { proxy: proxyUrl(proxy) }),
+        } as RequestInit);
+      }) as typeof fetch;
     },
     async readSecretLine(prompt) {
       process.stdin.setRawMode(true);
@@ -197,8 +286,110 @@ function bunRuntime(bun: BunGlobal): Runtime {
         writeAllSync(2, encoder.encode("\n"));
       }
     },
+    fileMode(path) {
+      try {
+        return process.platform === "win32" ? undefined : fs!.statSync(path).mode;
+      } catch {
+        return undefined;
+      }
+    },
+    isStdout(path) {
+      try {
+        const [file, out] = [fs!.statSync(path), fs!.fstatSync(1)];
+        return file.dev === out.dev && file.ino === out.ino;
+      } catch {
+        return false;
+      }
+    },
+    discardQueuedInput() {
+      const bunFfi = loadBunFfi();
+      if (bunFfi === undefined) return { ok: false, reason: "bun:ffi is not available" };
+      const { dlopen, FFIType } = bunFfi;
+      return tcflushStdin((name) => {
+        const lib = dlopen(name, {
+          tcflush: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
+        });
+        return { tcflush: (fd, how) => lib.symbols.tcflush(fd, how), close: () => lib.close() };
+      }, process.platform);
+    },
     exit: (code) => process.exit(code),
   };
+}
+
+/** The part of bun:ffi used here. */
+interface BunFfi {
+  dlopen(
+    name: string,
+    symbols: { tcflush: { args: unknown[]; returns: unknown } },
+  ): { symbols: { tcflush(fd: number, how: number): number }; close(): void };
+  FFIType: { i32: unknown };
+}
+
+/** bun:ffi, loaded on first use (importing it at start costs start-up time on every run). */
+function loadBunFfi(): BunFfi | undefined {
+  try {
+    // Bun's synchronous require of a built-in; Deno never gets here.
+    const meta = import.meta as ImportMeta & { require?: (id: string) => unknown };
+    return meta.require?.("bun:ffi") as BunFfi | undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** libc's tcflush, opened from one of the names below. */
+interface Libc {
+  tcflush(fd: number, how: number): number;
+  close(): void;
+}
+
+/** Where libc is: glibc, then musl (Alpine: x86-64, arm64), then macOS. */
+const LIBC_NAMES = [
+  "libc.so.6",
+  "libc.musl-x86_64.so.1",
+  "libc.musl-aarch64.so.1",
+  "libc.so",
+  "/usr/lib/libSystem.B.dylib",
+];
+
+/** `tcflush(0, TCIFLUSH)`: TCIFLUSH is 0 on Linux, 1 on the BSDs and macOS. */
+function tcflushStdin(open: (name: string) => Libc, os: string): DiscardResult {
+  if (os === "windows" || os === "win32") return { ok: false, reason: "no terminals on Windows" };
+  const TCIFLUSH = os === "linux" ? 0 : 1;
+  for (const name of LIBC_NAMES) {
+    let libc: Libc;
+    try {
+      libc = open(name);
+    } catch {
+      continue;
+    }
+    try {
+      return libc.tcflush(0, TCIFLUSH) === 0
+        ? { ok: true }
+        : { ok: false, reason: "tcflush(0, TCIFLUSH) failed: stdin is not a terminal" };
+    } finally {
+      libc.close();
+    }
+  }
+  return { ok: false, reason: `no C library found (tried ${LIBC_NAMES.join(", ")})` };
+}
+
+/** Whether any request may go through a proxy. */
+function usesProxy(settings: ProxySettings): boolean {
+  return settings.http !== undefined || settings.https !== undefined;
+}
+
+/** The URL a `fetch` call asks for. */
+function urlOf(input: RequestInfo | URL): string {
+  return typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+}
+
+/** A proxy as Bun's `proxy` option takes it: credentials in the URL. */
+function proxyUrl(proxy: Proxy): string {
+  if (proxy.username === undefined) return proxy.url;
+  const credentials = `${encodeURIComponent(proxy.username)}:${
+    encodeURIComponent(proxy.password ?? "")
+  }@`;
+  return proxy.url.replace("//", `//${credentials}`);
 }
 
 /** Reads raw terminal bytes up to Enter; Ctrl-C or Ctrl-D abort. */
@@ -210,7 +401,7 @@ async function readLineRaw(input: ReadableStream<Uint8Array>): Promise<string> {
       const { value, done } = await reader.read();
       if (done) break;
       for (const byte of value) {
-        if (byte === 0x0d || byte === 0x0a) return new TextDecoder().decode(Uint8Array.from(bytes));
+        if (byte === 0x0d || byte === 0x0a) return decodeKeepingBom(Uint8Array.from(bytes));
         if (byte === 0x03 || byte === 0x04) {
           throw new DOMException("Cannot read password: cancelled", "AbortError");
         }
@@ -221,7 +412,12 @@ async function readLineRaw(input: ReadableStream<Uint8Array>): Promise<string> {
   } finally {
     reader.releaseLock();
   }
-  return new TextDecoder().decode(Uint8Array.from(bytes));
+  return decodeKeepingBom(Uint8Array.from(bytes));
+}
+
+/** UTF-8 to text with a leading U+FEFF kept: it is part of the password. */
+function decodeKeepingBom(bytes: Uint8Array): string {
+  return new TextDecoder("utf-8", { ignoreBOM: true }).decode(bytes);
 }
 
 /**

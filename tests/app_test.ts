@@ -116,6 +116,7 @@ describe("runServe", () => {
     await runServe(config(["--url", api.url, "--protocol", "prosody", "--log-file", log]), {
       ...prosody.runtime,
       stdinIsTerminal: () => true,
+      discardQueuedInput: () => ({ ok: true }),
     });
     assert.ok(!readFileSync(log, "utf8").includes("terminal"));
   });

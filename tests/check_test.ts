@@ -108,7 +108,7 @@ function suite(runner: Runner) {
       "takes the password byte-exact from stdin: colons, non-ASCII, inner newlines",
       T,
       async () => {
-        const password = `pä:ss ✓:\nsecond line:${PASSWORD}`;
+        const password = `\ufeffpä:ss ✓:\nsecond line:${PASSWORD}`; // a leading U+FEFF too
         const r = await check(["tryregister", "zoe", "example.com"], { stdin: `${password}\n` });
         assert.equal(r.code, 0, r.stdoutText + r.stderr);
         assert.equal(api.users.get("zoe@example.com"), password);

@@ -28,14 +28,24 @@ const T = { timeout: 60_000 };
 const PASSWORD = "Kappa-Pw-4411-leakcheck";
 const HMAC_SECRET = "Hmac-Secret-8812-leakcheck";
 
-/** Runs queries through the program under a pseudo-terminal, as Prosody does. */
-function underPty(runner: Runner, args: string[], queries: string[]): Promise<string> {
+/**
+ * Runs queries through the program under a pseudo-terminal, as Prosody does, once `logFile`
+ * says it serves (it discards what was queued before: see prosody_test.ts).
+ */
+function underPty(
+  runner: Runner,
+  args: string[],
+  queries: string[],
+  logFile: string,
+): Promise<string> {
   const encoded = queries.map((q) => Buffer.from(q, "utf8").toString("hex")).join(",");
   return new Promise((resolve, reject) => {
     execFile(
       "python3",
       [
         join(REPO_ROOT, "tests/helpers/pty_session.py"),
+        logFile,
+        "serving prosody",
         encoded,
         runner.command,
         ...runner.prefix,
@@ -258,16 +268,17 @@ for (const runner of runners()) {
     it("speaks Prosody's line protocol under a pseudo-terminal, silent on stderr", T, async () => {
       api.reset();
       api.users.set("carol@example.com", "c:rol pw");
-      const args = ["--url", api.url, "--protocol", "prosody", "--debug"];
+      const log = join(dir, "prosody.log");
+      const args = ["--url", api.url, "--protocol", "prosody", "--debug", "--log-file", log];
       const screen = await underPty(runner, args, [
         `auth:alice:example.com:${PASSWORD}\n`,
         "auth:alice:example.com:wrong\n",
         "isuser:carol:example.com\r\n", // the terminal makes this "...\n\n": one reply only
         "auth:carol:example.com:c:rol pw\n",
         "isuser:nobody:example.com\n",
-      ]);
+      ], log);
       // The terminal turns each "\n" the program writes into "\r\n"; nothing else may appear,
-      // not even at --debug, because stderr is the same terminal.
+      // not even at --debug (the log goes to its file: stderr is the same terminal).
       assert.equal(screen, "1\r\n0\r\n1\r\n1\r\n0\r\n");
       assert.equal(api.requests.length, 5);
     });

@@ -309,3 +309,40 @@ describe("parseRequest: the password never appears in a reason", () => {
     assert.ok(failing > 1000, `only ${failing} failing inputs generated`);
   });
 });
+
+describe("parseRequest: names ejabberd and Prosody never send", () => {
+  it("keeps a leading U+FEFF in every field", () => {
+    const request = okRequest(parse("auth:\ufeffalice:example.com:\ufeffsecret"));
+    assert.equal(request.user, "\ufeffalice");
+    assert.equal(request.password, "\ufeffsecret");
+  });
+
+  it("refuses a server that would leave its URL path segment or is no domain", () => {
+    for (const server of [".", "..", "a/b", "a\\b", "a?b", "a#b", "a%2e", "a@b", "a b", "a\x00b"]) {
+      assert.match(failure(parse(`isuser:alice:${server}`)).reason, /^isuser: server /, server);
+    }
+    assert.equal(okRequest(parse("isuser:alice:...")).server, "...");
+    assert.equal(okRequest(parse("isuser:alice:bücher.example")).server, "bücher.example");
+  });
+
+  it("refuses a user with a character nodeprep forbids or a control character", () => {
+    for (
+      const user of ["a@b", "a/b", "a b", 'a"b', "a&b", "a'b", "a<b", "a>b", "a\nb", "a\u0085b"]
+    ) {
+      assert.match(failure(parse(`isuser:${user}:example.com`)).reason, /^isuser: user holds /);
+    }
+    assert.match(
+      failure(parse("isuser:a\x1bb:example.com")).reason,
+      /user holds U\+001B, which nodeprep forbids/,
+    );
+  });
+
+  it("refuses a user or server over 1023 bytes, counted in UTF-8", () => {
+    assert.equal(okRequest(parse(`isuser:${"a".repeat(1023)}:example.com`)).user.length, 1023);
+    assert.match(
+      failure(parse(`isuser:${"ü".repeat(512)}:example.com`)).reason,
+      /user longer than 1023 bytes/,
+    );
+    assert.match(failure(parse(`isuser:alice:${"e".repeat(1024)}`)).reason, /server longer/);
+  });
+});

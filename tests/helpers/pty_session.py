@@ -3,18 +3,30 @@ does (lpty: echo off; the terminal turns \\r into \\n on input and \\n into \\r\
 output), writes each query line, waits for one reply line each, and prints the raw
 bytes read from the terminal as hex on stdout.
 
-usage: python3 pty_session.py QUERIES_HEX CMD [ARGS...]
-QUERIES_HEX: the queries, hex-encoded, comma-separated, each written as it is.
+usage: python3 pty_session.py LOG_FILE READY_TEXT QUERIES_HEX CMD [ARGS...]
+QUERIES_HEX: the queries, hex-encoded, comma-separated, each written as it is, once LOG_FILE
+holds READY_TEXT: in Prosody mode the program discards what was queued before it was ready
+(see pty_module.py for the race that makes this necessary).
 """
 import os, pty, select, sys, termios, time
 
-queries = [bytes.fromhex(q) for q in sys.argv[1].split(",") if q]
+log_file, ready_text = sys.argv[1], sys.argv[2]
+queries = [bytes.fromhex(q) for q in sys.argv[3].split(",") if q]
 pid, fd = pty.fork()
 if pid == 0:
-    os.execvp(sys.argv[2], sys.argv[2:])
+    os.execvp(sys.argv[4], sys.argv[4:])
 attrs = termios.tcgetattr(fd)
 attrs[3] &= ~termios.ECHO
 termios.tcsetattr(fd, termios.TCSANOW, attrs)
+deadline = time.time() + 30
+while time.time() < deadline:
+    try:
+        with open(log_file, encoding="utf-8", errors="replace") as f:
+            if ready_text in f.read():
+                break
+    except FileNotFoundError:
+        pass
+    time.sleep(0.01)
 out = b""
 for query in queries:
     os.write(fd, query)
