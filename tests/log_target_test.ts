@@ -227,7 +227,7 @@ function suite(runner: Runner) {
           );
           assert.match(
             log,
-            new RegExp(`${tag}INFO  stdin closed after 1 requests; exiting\\n$`, "m"),
+            new RegExp(`${tag}INFO  stdin closed after 1 request; exiting\\n$`, "m"),
           );
         },
       );
@@ -282,11 +282,14 @@ function suite(runner: Runner) {
         const line = (log: string) =>
           new RegExp(
             "^\\S+Z xmpp-extauth\\[\\d+\\] ERROR configuration error, exiting with status 2: " +
-              "Unknown option '--tiemout'\\n$",
+              "Unknown option '--tiemout'; did you mean '--timeout'\\? \\(see --help\\)\\n$",
           ).test(log);
         const a = await run(runner, [...typo, "--log-file", flagLog], "pipe", {});
         assert.equal(a.code, 2);
-        assert.equal(a.stderr, "xmpp-extauth: Unknown option '--tiemout'\n");
+        assert.equal(
+          a.stderr,
+          "xmpp-extauth: Unknown option '--tiemout'; did you mean '--timeout'? (see --help)\n",
+        );
         assert.equal(a.stdout.length, 0);
         assert.ok(line(read(flagLog)), read(flagLog));
 
