@@ -89,6 +89,10 @@ cleanup() {
       note "last lines of the program's log ($WORK/extauth.log):"
       tail -n 30 "$WORK/extauth.log" | sed 's/^/#   /'
     fi
+    if [ "$FAILED" -gt 0 ] && [ -s "$WORK/extauth-pool.log" ]; then
+      note "last lines of the pool.localhost program's log ($WORK/extauth-pool.log):"
+      tail -n 30 "$WORK/extauth-pool.log" | sed 's/^/#   /'
+    fi
     if [ "${E2E_KEEP:-0}" = 1 ]; then note "kept $WORK"; else rm -rf "$WORK"; fi
   fi
   if [ -n "$RESTART_AFTER" ]; then
@@ -167,6 +171,12 @@ BIN=$WORK/xmpp-extauth
 cp "$BIN_SRC" "$BIN"
 chmod 755 "$BIN"
 install -o ejabberd -g ejabberd -m 600 /dev/null "$WORK/extauth.log"
+# host pool.localhost runs the same binary under another name (the startup case counts the main
+# pool's processes by path), with the outage cache file in a directory only ejabberd can write
+POOL_BIN=$WORK/xmpp-extauth-pool
+ln "$BIN" "$POOL_BIN"
+install -d -o ejabberd -g ejabberd -m 700 "$WORK/cache"
+install -o ejabberd -g ejabberd -m 600 /dev/null "$WORK/extauth-pool.log"
 if ! VERSION=$(cd / && runuser -u ejabberd -- "$BIN" --version 2>&1); then
   abort "setup: user ejabberd cannot run $BIN --version: $VERSION"
 fi
@@ -180,6 +190,9 @@ API_URL="http://127.0.0.1:$API_PORT/api"
 # --breaker-failures 3 --breaker-cooldown 3s: the long-outage case opens the breaker.
 PROGRAM="$BIN --url $API_URL --timeout 2s --deadline 6s --breaker-failures 3 --breaker-cooldown 3s"
 PROGRAM="$PROGRAM --log-level debug --log-file $WORK/extauth.log"
+POOL_PROGRAM="$POOL_BIN --url $API_URL --timeout 2s --deadline 6s --stale-ttl 1h"
+POOL_PROGRAM="$POOL_PROGRAM --cache-file $WORK/cache/pool.db --log-level debug"
+POOL_PROGRAM="$POOL_PROGRAM --log-file $WORK/extauth-pool.log"
 cat >"$WORK/ejabberd.yml" <<EOF
 # Throw-away configuration written by scripts/e2e_ejabberd.sh
 loglevel: info
@@ -187,6 +200,7 @@ log_rotate_count: 0
 hosts:
   - localhost
   - cached.localhost
+  - pool.localhost
 certfiles:
   - /etc/ejabberd/ejabberd.pem
 listen:
@@ -206,6 +220,11 @@ host_config:
     # ejabberd's default auth cache (auth_cache_missed: true) for the API-down case
     auth_use_cache: true
     extauth_pool_size: 1
+  pool.localhost:
+    # the outage cache shared by a pool of 4 and kept across restarts (--cache-file)
+    extauth_program: "$POOL_PROGRAM"
+    extauth_pool_size: 4
+    auth_use_cache: false
 acl:
   admin:
     user: []
@@ -252,6 +271,7 @@ set +e
 timeout -k 5 240 "$PY" -B "$ROOT/scripts/e2e/cases.py" --budget 180 \
   --api-port "$API_PORT" --api-base-path /api --binary "$BIN" --c2s-port "$C2S_PORT" \
   --ejabberd-log "$EJ_LOG" --log-offset "$LOG_OFFSET" --extauth-log "$WORK/extauth.log" \
+  --pool-binary "$POOL_BIN" --pool-log "$WORK/extauth-pool.log" --cache-file "$WORK/cache/pool.db" \
   2>"$WORK/cases.err" | tee "$OUT"
 DRIVER_RC=${PIPESTATUS[0]}
 set -e
@@ -268,7 +288,7 @@ if [ -s "$WORK/cases.err" ]; then
 fi
 
 # --- 8. stop: the program must exit on EOF --------------------------------------------------------
-PIDS=$(pgrep -u ejabberd -f "$BIN --url" | tr '\n' ' ' || true)
+PIDS=$(pgrep -u ejabberd -f "$BIN(-pool)? --url" | tr '\n' ' ' || true)
 if [ -z "$PIDS" ]; then
   fail "no extauth process was running before ejabberd stopped"
 fi
