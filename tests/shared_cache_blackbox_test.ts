@@ -159,47 +159,63 @@ for (const runner of runners()) {
       },
     );
 
-    it("does not corrupt the file or lose an entry when 4 copies write at once", T, async () => {
-      api.reset();
-      const file = newFile();
-      // Per copy: 10 logins (a KDF each) and 40 isuser (a write each, no KDF).
-      const logins = 10;
-      const lookups = 40;
-      for (let i = 0; i < 4; i++) {
-        for (let n = 0; n < logins + lookups; n++) {
-          api.users.set(`u${i}-${n}@example.com`, `pw${i}-${n}`);
-        }
-      }
-      const request = (i: number, n: number) =>
-        n < logins ? `auth:u${i}-${n}:example.com:pw${i}-${n}` : `isuser:u${i}-${n}:example.com`;
-      await pool(runner, api, file, 4, async (ps) => {
-        // Every copy gets its requests all at once: they write the file concurrently.
-        await Promise.all(ps.map(async (p, i) => {
-          for (let n = 0; n < logins + lookups; n++) await p.write(frame(request(i, n)));
-          const replies = await p.readReplies(logins + lookups);
-          for (const [n, reply] of replies.entries()) assertReply(reply, TRUE, request(i, n));
-        }));
-      });
-      const db = await sqlite.openSqlite(file);
-      try {
-        assert.deepEqual({ ...db.prepare("PRAGMA integrity_check").get() }, {
-          integrity_check: "ok",
-        });
-        assert.deepEqual({ ...db.prepare("SELECT count(*) AS n FROM users").get() }, {
-          n: 4 * (logins + lookups),
-        });
-      } finally {
-        db.close();
-      }
-      api.setMode("status500");
-      await pool(runner, api, file, 1, async ([p]) => {
+    it(
+      "does not corrupt the file, nor lose an entry but for a write it logged as skipped, when 4 copies write at once",
+      T,
+      async () => {
+        api.reset();
+        const file = newFile();
+        // Per copy: 10 logins (a KDF each) and 40 isuser (a write each, no KDF).
+        const logins = 10;
+        const lookups = 40;
+        const total = 4 * (logins + lookups);
         for (let i = 0; i < 4; i++) {
-          for (const n of [0, logins - 1, logins, logins + lookups - 1]) {
-            assertReply(await p!.request(request(i, n)), TRUE, `stale ${request(i, n)}`);
+          for (let n = 0; n < logins + lookups; n++) {
+            api.users.set(`u${i}-${n}@example.com`, `pw${i}-${n}`);
           }
         }
-      });
-    });
+        const request = (i: number, n: number) =>
+          n < logins ? `auth:u${i}-${n}:example.com:pw${i}-${n}` : `isuser:u${i}-${n}:example.com`;
+        const writers = await pool(runner, api, file, 4, async (ps) => {
+          // Every copy gets its requests all at once: they write the file concurrently.
+          await Promise.all(ps.map(async (p, i) => {
+            for (let n = 0; n < logins + lookups; n++) await p.write(frame(request(i, n)));
+            const replies = await p.readReplies(logins + lookups);
+            for (const [n, reply] of replies.entries()) assertReply(reply, TRUE, request(i, n));
+          }));
+        }, ["--log-level", "debug"]);
+        // A write that waited more than 5 ms for another copy's lock is skipped, by design, with a
+        // debug line; on a busy machine that happens. Nothing else may go missing.
+        const skipped = writers.map((p) => p.stderr.match(/ is busy: skipped one /g)?.length ?? 0)
+          .reduce((a, b) => a + b, 0);
+        const db = await sqlite.openSqlite(file);
+        let rows: number;
+        try {
+          assert.deepEqual({ ...db.prepare("PRAGMA integrity_check").get() }, {
+            integrity_check: "ok",
+          });
+          rows = Number(db.prepare("SELECT count(*) AS n FROM users").get()?.n);
+        } finally {
+          db.close();
+        }
+        assert.ok(
+          rows <= total && rows >= total - skipped,
+          `${rows} of ${total} users in the file, ${skipped} operations skipped as busy`,
+        );
+        api.setMode("status500");
+        let served = 0;
+        await pool(runner, api, file, 1, async ([p]) => {
+          for (let i = 0; i < 4; i++) {
+            for (let n = 0; n < logins + lookups; n++) {
+              const reply = await p!.request(request(i, n));
+              if (reply[3] === 1) served++;
+              else assertReply(reply, ERROR, `stale ${request(i, n)}`);
+            }
+          }
+        });
+        assert.equal(served, rows, "every user in the file, and only those, is served stale");
+      },
+    );
 
     describe("faults: one warning, the in-process cache, the same replies", () => {
       const faults: [string, () => string, RegExp][] = [
