@@ -126,11 +126,20 @@ export async function runServe(config: Config, runtime: Runtime): Promise<number
   for (const warning of runtime.environment.warnings) logger.warn(warning);
   runtime.onSignal("SIGHUP", reopen);
   const fetchers = createFetch(config, runtime);
-  const cache = await AuthCache.create({
+  const cacheOptions = {
     ttlMs: config.cacheTtlMs,
     staleTtlMs: config.staleTtlMs,
     maxEntries: config.cacheSize,
-  });
+  };
+  // The shared store (SQLite, scrypt) is loaded only when a --cache-file asks for it.
+  const cache = config.cacheFile === undefined
+    ? await AuthCache.create(cacheOptions)
+    : await (await import("./shared_cache.ts")).openSharedCache({
+      ...cacheOptions,
+      path: config.cacheFile,
+      logger,
+      sqlite: await runtime.loadSqlite(),
+    });
   const handle = createAuthenticator({
     router,
     ...fetchers,

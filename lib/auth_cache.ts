@@ -29,6 +29,63 @@ export type CacheLookup =
   | { readonly hit: true; readonly ageMs: number }
   | { readonly hit: false };
 
+/**
+ * What the request pipeline needs from an outage cache: this module's
+ * in-process {@linkcode AuthCache}, or the file-backed one of
+ * `shared_cache.ts` (`--cache-file`) that the whole pool shares.
+ */
+export interface OutageCache {
+  /** Whether the cache does anything at all. */
+  readonly enabled: boolean;
+  /** See {@linkcode AuthCache.lookup}. */
+  lookup(
+    op: CachedOperation,
+    user: string,
+    server: string,
+    password: string | undefined,
+    freshness: Freshness,
+  ): Promise<CacheLookup>;
+  /** See {@linkcode AuthCache.remember}. */
+  remember(op: CachedOperation, user: string, server: string, password?: string): Promise<void>;
+  /** See {@linkcode AuthCache.forget}. */
+  forget(user: string, server: string): Promise<void>;
+}
+
+/** The times remembered for one user, in milliseconds of the cache's clock. */
+export interface EntryTimes {
+  /** When the API last confirmed that the user exists (`isuser` or `auth` true). */
+  readonly existsAt: number;
+  /** When the API accepted the remembered password; undefined when none is remembered. */
+  readonly passwordAt: number | undefined;
+}
+
+/**
+ * The semantics every outage cache shares, as pure functions of the times
+ * remembered, the clock and the two windows: which time an answer relies on,
+ * whether it is young enough, and what can never hit again.
+ */
+export const semantics = {
+  /** The window for a lookup: `ttlMs` for fresh answers, the larger of both for stale ones. */
+  window(freshness: Freshness, ttlMs: number, staleMs: number): number {
+    return freshness === "fresh" ? ttlMs : staleMs;
+  },
+  /** The time an answer relies on: existence for `isuser`, the password's for `auth`. */
+  answerAt(op: CachedOperation, times: EntryTimes): number | undefined {
+    return op === "isuser" ? times.existsAt : times.passwordAt;
+  },
+  /** A hit with its age when `at` is younger than `windowMs`; a clock that went back is age 0. */
+  judge(at: number, now: number, windowMs: number): CacheLookup {
+    const ageMs = Math.max(0, now - at);
+    return ageMs < windowMs ? { hit: true, ageMs } : MISS;
+  },
+  /** What is older than the stale window: the password, and the whole entry. */
+  expired(times: EntryTimes, now: number, staleMs: number): { password: boolean; entry: boolean } {
+    const password = times.passwordAt !== undefined && now - times.passwordAt >= staleMs;
+    const noPassword = password || times.passwordAt === undefined;
+    return { password, entry: noPassword && now - times.existsAt >= staleMs };
+  },
+} as const;
+
 /** Options for {@linkcode AuthCache.create}. */
 export interface AuthCacheOptions {
   /** How long a success may be served instead of asking the API (`--cache-ttl`); 0 = never. */
@@ -56,7 +113,8 @@ const TAG_USER = 1;
 const TAG_PASSWORD = 2;
 const encoder = new TextEncoder();
 
-function checkOption(name: string, value: number, integer: boolean): void {
+/** Checks one numeric option of a cache. @throws {RangeError} */
+export function checkOption(name: string, value: number, integer: boolean): void {
   if (!Number.isFinite(value) || value < 0 || (integer && !Number.isInteger(value))) {
     throw new RangeError(
       `Cannot create auth cache: ${name} must be a ${
@@ -72,7 +130,11 @@ function checkOption(name: string, value: number, integer: boolean): void {
  * as a 4-byte big-endian byte length followed by its UTF-8 bytes, so that
  * ("a", "b:c") and ("a:b", "c") or ("a@b", "c") and ("a", "b@c") differ.
  */
-function encodeInput(user: string, server: string, password?: string): Uint8Array<ArrayBuffer> {
+export function encodeInput(
+  user: string,
+  server: string,
+  password?: string,
+): Uint8Array<ArrayBuffer> {
   const parts = password === undefined
     ? [encoder.encode(user), encoder.encode(server)]
     : [encoder.encode(user), encoder.encode(server), encoder.encode(password)];
@@ -93,7 +155,7 @@ function encodeInput(user: string, server: string, password?: string): Uint8Arra
 }
 
 /** base64 of a 32-byte MAC: a compact Map key (44 characters). */
-function toKey(mac: ArrayBuffer): string {
+export function toKey(mac: ArrayBuffer | Uint8Array): string {
   let binary = "";
   for (const byte of new Uint8Array(mac)) binary += String.fromCharCode(byte);
   return btoa(binary);
@@ -121,7 +183,7 @@ function toKey(mac: ArrayBuffer): string {
  * await cache.forget("alice", "example.com"); // e.g. after a successful setpass
  * ```
  */
-export class AuthCache {
+export class AuthCache implements OutageCache {
   /** Whether the cache does anything at all (a TTL above 0 and room for entries). */
   readonly enabled: boolean;
   // Plain (TypeScript-only) private fields rather than #fields, so that tests can walk the
@@ -218,35 +280,31 @@ export class AuthCache {
   ): Promise<CacheLookup> {
     const key = this.key;
     if (key === undefined) return MISS;
-    const window = freshness === "fresh" ? this.ttlMs : this.staleMs;
+    const window = semantics.window(freshness, this.ttlMs, this.staleMs);
     if (window <= 0 || (op === "auth" && password === undefined)) return MISS;
     const id = await this.id(key, user, server);
     const entry = this.entries.get(id);
     if (entry === undefined) return MISS;
     const now = this.now();
-    this.expire(id, entry, now);
-    let at: number;
+    if (this.expire(id, entry, now)) return MISS;
     const mac = entry.passwordMac;
-    if (op === "isuser") {
-      at = entry.existsAt;
-    } else {
-      if (mac === undefined) return MISS;
+    const at = semantics.answerAt(op, times(entry));
+    if (at === undefined) return MISS;
+    const result = semantics.judge(at, now, window);
+    if (!result.hit) return MISS;
+    if (op === "auth") {
       const data = encodeInput(user, server, password);
       // verify() compares the whole MAC in constant time.
-      const same = await crypto.subtle.verify("HMAC", key, mac, data);
+      const same = await crypto.subtle.verify("HMAC", key, mac!, data);
       data.fill(0);
       if (!same) return MISS;
-      at = entry.passwordAt;
     }
-    // A clock that went back counts as age 0 rather than as a negative age.
-    const ageMs = Math.max(0, now - at);
-    if (ageMs >= window) return MISS;
     // The user may have been forgotten, or given a new password, while verify() ran.
     if (this.entries.get(id) !== entry) return MISS;
     if (op === "auth" && entry.passwordMac !== mac) return MISS;
     this.entries.delete(id);
     this.entries.set(id, entry);
-    return { hit: true, ageMs };
+    return result;
   }
 
   /**
@@ -322,13 +380,18 @@ export class AuthCache {
     return toKey(await crypto.subtle.sign("HMAC", key, encodeInput(user, server)));
   }
 
-  /** Drops what can never hit again (older than the stale window). */
-  private expire(id: string, entry: Entry, now: number): void {
-    if (entry.passwordMac !== undefined && now - entry.passwordAt >= this.staleMs) {
-      entry.passwordMac = undefined;
-    }
-    if (entry.passwordMac === undefined && now - entry.existsAt >= this.staleMs) {
-      this.entries.delete(id);
-    }
+  /** Drops what can never hit again (older than the stale window); true when the entry went. */
+  private expire(id: string, entry: Entry, now: number): boolean {
+    const expired = semantics.expired(times(entry), now, this.staleMs);
+    if (expired.password) entry.passwordMac = undefined;
+    if (expired.entry) this.entries.delete(id);
+    return expired.entry;
   }
+}
+
+function times(entry: Entry): EntryTimes {
+  return {
+    existsAt: entry.existsAt,
+    passwordAt: entry.passwordMac === undefined ? undefined : entry.passwordAt,
+  };
 }

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { AuthCache } from "./auth_cache.ts";
+import type { OutageCache } from "./auth_cache.ts";
 import { askApi, isIdempotent, type Outcome, type Policy } from "./backend.ts";
 import { CircuitBreaker } from "./breaker.ts";
 import type { Verdict } from "./framing.ts";
@@ -24,7 +24,7 @@ export interface AuthenticatorOptions {
   readonly fetchOnce?: typeof fetch;
   readonly logger: Logger;
   /** The outage cache; a disabled one costs nothing. */
-  readonly cache?: AuthCache;
+  readonly cache?: OutageCache;
   /** Consecutive backend errors that open a route's breaker (0 = never). */
   readonly breakerFailures: number;
   readonly breakerCooldownMs: number;
@@ -139,7 +139,11 @@ export function createAuthenticator(options: AuthenticatorOptions): Handler {
   };
 }
 
-async function updateCache(cache: AuthCache, request: AuthRequest, value: boolean): Promise<void> {
+async function updateCache(
+  cache: OutageCache,
+  request: AuthRequest,
+  value: boolean,
+): Promise<void> {
   const { op, user, server, password } = request;
   if (op === "auth" || op === "isuser") {
     if (value) await cache.remember(op, user, server, password);

@@ -51,6 +51,8 @@ export interface Config {
   readonly cacheTtlMs: number;
   readonly staleTtlMs: number;
   readonly cacheSize: number;
+  /** The outage cache shared by the pool and kept across restarts (SQLite file). */
+  readonly cacheFile?: string;
   readonly breakerFailures: number;
   readonly breakerCooldownMs: number;
   /** Secrets given directly in the environment (never on the command line). */
@@ -190,6 +192,12 @@ const OPTIONS: readonly OptionSpec[] = [
     help: "serve remembered successes while the API is down (0 = off)",
   },
   { name: "cache-size", kind: "count", arg: "N", fallback: "10000", help: "users remembered" },
+  {
+    name: "cache-file",
+    kind: "string",
+    arg: "FILE",
+    help: "keep the cache in this SQLite file, shared by the pool (0600)",
+  },
   {
     name: "breaker-failures",
     kind: "count",
@@ -806,6 +814,7 @@ export function parseCommand(sources: ConfigSources): Command {
     cacheTtlMs: duration("cache-ttl"),
     staleTtlMs: duration("stale-ttl"),
     cacheSize: Math.max(1, count("cache-size")),
+    ...(str("cache-file") === undefined ? {} : { cacheFile: str("cache-file")! }),
     breakerFailures: count("breaker-failures"),
     breakerCooldownMs: duration("breaker-cooldown"),
     envSecrets,

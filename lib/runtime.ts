@@ -20,6 +20,12 @@ const fs: typeof import("node:fs") | undefined = "Bun" in globalThis
   ? await import("node:fs")
   : undefined;
 
+/** The SQLite driver and the cache file's checks, see `runtime/sqlite.ts`. */
+export type SqliteModule = typeof import("./runtime/sqlite.ts");
+
+/** Loads `runtime/sqlite.ts` on first use only: serving without `--cache-file` never loads it. */
+const loadSqlite = (): Promise<SqliteModule> => import("./runtime/sqlite.ts");
+
 /** The few Bun APIs used here (Bun's own types are not installed). */
 interface BunGlobal {
   readonly stdin: { stream(): ReadableStream<Uint8Array> };
@@ -77,6 +83,8 @@ export interface Runtime {
    * turns out closed, which must not happen to account creation or removal.
    */
   createFetch(caCerts: readonly string[], options?: { reuse?: boolean }): typeof fetch;
+  /** The SQLite driver (`bun:sqlite` or `node:sqlite`) for `--cache-file`, loaded on demand. */
+  loadSqlite(): Promise<SqliteModule>;
   /** Reads one line from the terminal with echo off. */
   readSecretLine(prompt: string): Promise<string>;
   /**
@@ -196,6 +204,7 @@ function denoRuntime(): Runtime {
           client: clientFor(proxyFor(settings, urlOf(input))),
         } as RequestInit)) as typeof fetch;
     },
+    loadSqlite,
     async readSecretLine(prompt) {
       // Echo off before the prompt appears, so that nothing typed after it is shown.
       D.stdin.setRaw(true);
@@ -276,6 +285,7 @@ function bunRuntime(bun: BunGlobal): Runtime {
         } as RequestInit);
       }) as typeof fetch;
     },
+    loadSqlite,
     async readSecretLine(prompt) {
       process.stdin.setRawMode(true);
       writeAllSync(2, encoder.encode(prompt));

@@ -91,6 +91,10 @@ cleanup() {
       note "last lines of the program's log ($WORK/extauth.log):"
       tail -n 30 "$WORK/extauth.log" | sed 's/^/#   /'
     fi
+    if [ "$FAILED" -gt 0 ] && [ -s "$WORK/extauth-pool.log" ]; then
+      note "last lines of the pool.localhost program's log ($WORK/extauth-pool.log):"
+      tail -n 30 "$WORK/extauth-pool.log" | sed 's/^/#   /'
+    fi
     if [ "${E2E_KEEP:-0}" = 1 ]; then note "kept $WORK"; else rm -rf "$WORK"; fi
   fi
   if [ -n "$RESTART_AFTER" ]; then
@@ -169,6 +173,12 @@ BIN=$WORK/xmpp-extauth
 cp "$BIN_SRC" "$BIN"
 chmod 755 "$BIN"
 install -o ejabberd -g ejabberd -m 600 /dev/null "$WORK/extauth.log"
+# host pool.localhost runs the same binary under another name (the startup case counts the main
+# pool's processes by path), with the outage cache file in a directory only ejabberd can write
+POOL_BIN=$WORK/xmpp-extauth-pool
+ln "$BIN" "$POOL_BIN"
+install -d -o ejabberd -g ejabberd -m 700 "$WORK/cache"
+install -o ejabberd -g ejabberd -m 600 /dev/null "$WORK/extauth-pool.log"
 if ! VERSION=$(cd / && runuser -u ejabberd -- "$BIN" --version 2>&1); then
   abort "setup: user ejabberd cannot run $BIN --version: $VERSION"
 fi
@@ -205,6 +215,9 @@ fi
 exec $WORK/xmpp-extauth-typo --url $API_URL --timeout 2s --deadline 6s --log-file $WORK/typo.log
 TYPO
 chmod 755 "$WORK/typo.sh"
+POOL_PROGRAM="$POOL_BIN --url $API_URL --timeout 2s --deadline 6s --stale-ttl 1h"
+POOL_PROGRAM="$POOL_PROGRAM --cache-file $WORK/cache/pool.db --log-level debug"
+POOL_PROGRAM="$POOL_PROGRAM --log-file $WORK/extauth-pool.log"
 cat >"$WORK/ejabberd.yml" <<EOF
 # Throw-away configuration written by scripts/e2e_ejabberd.sh
 loglevel: info
@@ -214,6 +227,7 @@ hosts:
   - cached.localhost
   - nolog.localhost
   - typo.localhost
+  - pool.localhost
 certfiles:
   - /etc/ejabberd/ejabberd.pem
 listen:
@@ -239,6 +253,11 @@ host_config:
   typo.localhost:
     extauth_program: "$WORK/typo.sh"
     extauth_pool_size: 3
+  pool.localhost:
+    # the outage cache shared by a pool of 4 and kept across restarts (--cache-file)
+    extauth_program: "$POOL_PROGRAM"
+    extauth_pool_size: 4
+    auth_use_cache: false
 acl:
   admin:
     user: []
@@ -282,10 +301,11 @@ fi
 # --- 7. the cases ---------------------------------------------------------------------------------
 OUT=$WORK/cases.out
 set +e
-timeout -k 5 240 "$PY" -B "$ROOT/scripts/e2e/cases.py" --budget 180 \
+timeout -k 5 420 "$PY" -B "$ROOT/scripts/e2e/cases.py" --budget 360 \
   --api-port "$API_PORT" --api-base-path /api --binary "$BIN" --c2s-port "$C2S_PORT" \
   --ejabberd-log "$EJ_LOG" --log-offset "$LOG_OFFSET" --extauth-log "$WORK/extauth.log" \
   --work-dir "$WORK" --fallback-log "$FALLBACK_LOG" \
+  --pool-binary "$POOL_BIN" --pool-log "$WORK/extauth-pool.log" --cache-file "$WORK/cache/pool.db" \
   2>"$WORK/cases.err" | tee "$OUT"
 DRIVER_RC=${PIPESTATUS[0]}
 set -e
@@ -302,7 +322,7 @@ if [ -s "$WORK/cases.err" ]; then
 fi
 
 # --- 8. stop: the program must exit on EOF --------------------------------------------------------
-PIDS=$(pgrep -u ejabberd -f "$BIN --url" | tr '\n' ' ' || true)
+PIDS=$(pgrep -u ejabberd -f "$BIN(-pool)? --url" | tr '\n' ' ' || true)
 if [ -z "$PIDS" ]; then
   fail "no extauth process was running before ejabberd stopped"
 fi

@@ -251,6 +251,11 @@ describe("parseCommand: every option through XMPP_EXTAUTH_*", () => {
     "cache-ttl": ["1h", (c) => c.cacheTtlMs, 3_600_000],
     "stale-ttl": ["2h", (c) => c.staleTtlMs, 7_200_000],
     "cache-size": ["50", (c) => c.cacheSize, 50],
+    "cache-file": [
+      "/var/lib/ejabberd/extauth.db",
+      (c) => c.cacheFile,
+      "/var/lib/ejabberd/extauth.db",
+    ],
     "breaker-failures": ["0", (c) => c.breakerFailures, 0],
     "breaker-cooldown": ["30s", (c) => c.breakerCooldownMs, 30_000],
     "log-level": ["error", (c) => c.logLevel, "error"],
@@ -645,6 +650,7 @@ describe("parseCommand: config file", () => {
         "log-file": "/var/log/x.log",
         "cache-ttl": 60,
         "cache-size": 5,
+        "cache-file": "/var/lib/ejabberd/extauth.db",
         debug: false,
       }),
     );
@@ -662,6 +668,7 @@ describe("parseCommand: config file", () => {
     assert.equal(c.logFile, "/var/log/x.log");
     assert.equal(c.cacheTtlMs, 60_000);
     assert.equal(c.cacheSize, 5);
+    assert.equal(c.cacheFile, "/var/lib/ejabberd/extauth.db");
   });
 
   it("refuses an unknown key", () => {

@@ -5,6 +5,8 @@ ejabberd is already running with the configuration the shell script wrote:
     reaches the program);
   - host ``cached.localhost``: external auth, extauth_pool_size 1, ejabberd's default auth cache
     (auth_use_cache true, auth_cache_missed true).
+  - host ``pool.localhost``: its own program (the same binary under another name) with
+    ``--stale-ttl 1h --cache-file``, extauth_pool_size 4, auth_use_cache false.
 This process serves the test API the program talks to (api.py), drives ejabberd with
 ``ejabberdctl`` and real c2s logins (client.py), and checks both sides: ejabberd's answer and what
 the API received. It prints one ``PASS name`` / ``FAIL name: why`` line per case. Passwords are
@@ -17,6 +19,7 @@ import argparse
 import asyncio
 import hashlib
 import os
+import pwd
 import re
 import signal
 import subprocess
@@ -93,6 +96,7 @@ class Env:
         self.started = time.monotonic()
         self.budget = args.budget
         self.skip_reason = ""
+        self.args = args
 
     # ejabberd ----------------------------------------------------------------------------------
     def ctl(self, *args: str, timeout: float = 45) -> tuple[int, str, float]:
@@ -692,6 +696,127 @@ def case_config_error_logged(env: Env, c: Case) -> None:
     env.add_user(user, TYPO, "tess-pw")
     rc, out, _ = env.ctl("check_account", user, TYPO)
     c.expect(rc == 0, f"check_account on {TYPO} after the restart rc={rc}: {out}")
+# --- issue 9: the outage cache shared by the pool (host pool.localhost, --cache-file) ---------
+POOL = "pool.localhost"
+
+
+def _wait_pids(binary: str, n: int, seconds: float, other_than: set[int] = frozenset()) -> set[int]:
+    end = time.monotonic() + seconds
+    while True:
+        pids = pids_of(binary) - other_than
+        if len(pids) >= n or time.monotonic() > end:
+            return pids
+        time.sleep(0.2)
+
+
+def _restart_ejabberd() -> str:
+    """Stops ejabberd (waiting for the VM to exit) and starts it again; '' or what failed."""
+
+    def ctl(*args: str, timeout: float) -> int:
+        try:
+            # ejabberdctl start leaves a daemon behind: no pipes for it to hold open
+            return subprocess.run(["ejabberdctl", *args], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL, timeout=timeout,
+                                  start_new_session=True).returncode
+        except subprocess.TimeoutExpired:
+            return -1
+
+    ctl("stop", timeout=60)
+    ctl("stopped", timeout=90)
+    end = time.monotonic() + 20
+    while subprocess.run(["pgrep", "-u", "ejabberd", "-f", "beam.smp.*-sname ejabberd"],
+                         stdout=subprocess.DEVNULL).returncode == 0:
+        if time.monotonic() > end:
+            return "the ejabberd VM did not exit"
+        time.sleep(0.1)
+    if ctl("start", timeout=60) != 0:
+        return "ejabberdctl start failed"
+    if ctl("started", timeout=90) != 0:
+        return "ejabberd did not come up (ejabberdctl started)"
+    return ""
+
+
+def case_pool_cache(env: Env, c: Case) -> None:
+    """pool.localhost: extauth_pool_size 4, auth_use_cache false, --stale-ttl 1h --cache-file.
+    One login while the API is up; with the API down every one of 8 logins (round-robin over the
+    4 processes) is served from the shared file, a wrong password never; ejabberd restarted with
+    the API still down: new processes, and the login still succeeds."""
+    args = env.args
+    if not (args.pool_binary and args.cache_file):
+        c.expect(False, "the driver was not given --pool-binary and --cache-file")
+        return
+    user, pw, wrong = "paula", "paula-pool-pw-3317", "not-paulas-password"
+    jid = f"{user}@{POOL}"
+    env.add_user(user, POOL, pw)
+    env.passwords.add(wrong)
+    env.expected_failures.add(jid)
+    pids = _wait_pids(args.pool_binary, 4, 10)
+    c.expect(len(pids) == 4, f"expected 4 pool.localhost processes, found {len(pids)}")
+
+    async def logins(n: int, password: str) -> list[str]:
+        client = Client(jid, password, port=env.c2s_port)
+        return [await client.login() for _ in range(n)]
+
+    mark = env.api.mark()
+    got = asyncio.run(logins(1, pw))
+    c.expect(got == ["ok"], f"login with the API up gave {got}")
+    env.expect_requests(c, mark, jid, [("login", body(user, POOL, pw))])
+    log_off = os.path.getsize(args.pool_log) if args.pool_log else 0
+    env.api.stop()
+    restarted = ""
+    try:
+        down = env.api.mark()
+        got = asyncio.run(logins(8, pw))
+        c.expect(got.count("ok") == 8, f"{got.count('ok')} of 8 logins succeeded while the API "
+                 f"was down: {got}")
+        got = asyncio.run(logins(1, wrong))
+        c.expect(got != ["ok"], "a wrong password logged in while the API was down")
+        t0 = time.monotonic()
+        restarted = _restart_ejabberd()
+        c.expect(not restarted, restarted)
+        took = time.monotonic() - t0
+        if not restarted:
+            new = _wait_pids(args.pool_binary, 4, 10, other_than=pids)
+            c.expect(len(new) == 4, f"after the restart {len(new)} new pool processes, expected 4")
+            got = asyncio.run(logins(1, pw))
+            c.expect(got == ["ok"], f"login after the restart, API still down, gave {got}")
+            c.note(f"ejabberd restarted in {took:.1f}s")
+        c.expect(not env.api.since(down), "the API received requests while down")
+    finally:
+        env.api.start()
+    # who answered: the pool log names each process; round-robin spreads the 8 logins
+    if args.pool_log:
+        with open(args.pool_log, "rb") as f:
+            f.seek(log_off)
+            log = f.read().decode("utf-8", "replace")
+        served = {int(p) for p in re.findall(
+            r"xmpp-extauth\[(\d+)\] WARN  auth " + re.escape(jid) +
+            r": backend error .*; serving the success remembered", log)}
+        asked = {int(p) for p in re.findall(
+            r"xmpp-extauth\[(\d+)\] DEBUG auth " + re.escape(jid) + r" → true \(HTTP 200", log)}
+        others = (served & pids) - asked
+        c.expect(len(others) >= 1, "no process but the one that asked the API served the login "
+                 f"(served by {sorted(served & pids)}, asked by {sorted(asked)})")
+        c.note(f"before the restart, {len(served & pids)} of 4 processes served the login, "
+               f"{len(others)} of them never saw it")
+        c.expect("cannot use --cache-file" not in log, "the program could not use --cache-file")
+        with open(args.pool_log, "rb") as f:
+            whole = f.read().decode("utf-8", "replace")
+        c.expect(not [p for p in env.passwords if p in whole], "a password is in the pool log")
+    # the file: 0600, owned by ejabberd, no user name and no password in it (nor in its WAL)
+    st = os.stat(args.cache_file)
+    c.expect(st.st_mode & 0o777 == 0o600, f"cache file mode {st.st_mode & 0o777:o}, expected 600")
+    c.expect(st.st_uid == pwd.getpwnam("ejabberd").pw_uid, "the cache file is not ejabberd's")
+    stored = b""
+    for suffix in ("", "-wal"):
+        try:
+            with open(args.cache_file + suffix, "rb") as f:
+                stored += f.read()
+        except OSError:
+            pass
+    c.expect(len(stored) > 0, "the cache file is empty")
+    for needle in (user, pw, POOL):
+        c.expect(needle.encode() not in stored, f"the cache file holds {needle!r} in clear")
 
 
 CASES: list[tuple[str, Callable[[Env, Case], object]]] = [
@@ -717,6 +842,8 @@ CASES: list[tuple[str, Callable[[Env, Case], object]]] = [
      "ejabberd's log", case_stderr_nowhere),
     ("a typo in the program's options: ejabberd says 'Failed to start', --log-file says why",
      case_config_error_logged),
+    ("--cache-file: pool of 4 answers 8 of 8 logins from one during an outage, and after an "
+     "ejabberd restart", case_pool_cache),
 ]
 
 
@@ -732,6 +859,9 @@ def main() -> int:
     ap.add_argument("--budget", type=float, default=180, help="seconds; later cases are skipped")
     ap.add_argument("--work-dir", default="", help="the shell script's temp folder")
     ap.add_argument("--fallback-log", default="/var/log/ejabberd/xmpp-extauth.log")
+    ap.add_argument("--pool-binary", default="", help="the program of host pool.localhost")
+    ap.add_argument("--pool-log", default="", help="its log file")
+    ap.add_argument("--cache-file", default="", help="its --cache-file")
     args = ap.parse_args()
     env = Env(args)
     env.add_user("alice", MAIN, "correct horse battery")

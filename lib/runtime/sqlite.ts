@@ -1,0 +1,194 @@
+/**
+ * The runtime's built-in SQLite driver behind one small interface:
+ * `bun:sqlite` under Bun, `node:sqlite` under Deno (which needs
+ * `--allow-read` and `--allow-write` for the file). Loaded only when
+ * `--cache-file` is given (see `openCacheDatabase` in `runtime.ts`), so that
+ * serving without it loads neither the driver nor `node:fs`.
+ *
+ * Also the file-system side of the cache file: it is created `0600` before
+ * SQLite opens it, and one that group or others may read or write is refused.
+ *
+ * @module
+ */
+
+import { closeSync, constants, openSync, statSync } from "node:fs";
+
+/** A bound parameter: numbers, text, bytes or NULL. */
+export type SqlValue = number | string | Uint8Array | null;
+/** A row, by column name. */
+export type SqlRow = Readonly<Record<string, unknown>>;
+
+/** One prepared statement. */
+export interface SqlStatement {
+  /** Runs the statement; returns how many rows it changed. */
+  run(...params: SqlValue[]): number;
+  /** The first row, or undefined. */
+  get(...params: SqlValue[]): SqlRow | undefined;
+}
+
+/** An open database. Every method throws {@linkcode SqliteError} on failure. */
+export interface SqlDatabase {
+  exec(sql: string): void;
+  prepare(sql: string): SqlStatement;
+  close(): void;
+}
+
+/**
+ * What went wrong, in SQLite's terms: `busy` (another connection holds the
+ * lock longer than the busy timeout), `readonly`, `corrupt` (not a database,
+ * malformed), `cantopen` (missing directory, no permission), `other`.
+ */
+export type SqliteErrorKind = "busy" | "readonly" | "corrupt" | "cantopen" | "other";
+
+/** An error from the driver, classified. The message is SQLite's own. */
+export class SqliteError extends Error {
+  override name = "SqliteError";
+  readonly kind: SqliteErrorKind;
+  constructor(kind: SqliteErrorKind, message: string) {
+    super(message);
+    this.kind = kind;
+  }
+}
+
+/**
+ * Classifies a driver error. `bun:sqlite` sets `code` (`SQLITE_BUSY`, ...);
+ * `node:sqlite` under Deno gives only SQLite's message, so both are read.
+ */
+export function classify(error: unknown): SqliteError {
+  if (error instanceof SqliteError) return error;
+  const e = error as { code?: unknown; message?: unknown };
+  const code = typeof e?.code === "string" ? e.code : "";
+  const message = typeof e?.message === "string" ? e.message : String(error);
+  const text = `${code} ${message}`;
+  const kind: SqliteErrorKind = /SQLITE_BUSY|SQLITE_LOCKED|database is locked|table is locked/
+      .test(text)
+    ? "busy"
+    : /SQLITE_READONLY|readonly database|read-only/.test(text)
+    ? "readonly"
+    : /SQLITE_CORRUPT|SQLITE_NOTADB|not a database|malformed/.test(text)
+    ? "corrupt"
+    : /SQLITE_CANTOPEN|unable to open|SQLITE_PERM|SQLITE_AUTH/.test(text)
+    ? "cantopen"
+    : "other";
+  // node:sqlite appends the path to "unable to open database file": keep SQLite's words only.
+  return new SqliteError(kind, message.replace(/^(unable to open database file):.*$/, "$1"));
+}
+
+function wrap<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (error) {
+    throw classify(error);
+  }
+}
+
+interface DriverStatement {
+  run(...params: SqlValue[]): { changes: number | bigint };
+  get(...params: SqlValue[]): unknown;
+}
+interface DriverDatabase {
+  exec(sql: string): void;
+  prepare(sql: string): DriverStatement;
+  close(): void;
+}
+
+function adapt(db: DriverDatabase): SqlDatabase {
+  return {
+    exec: (sql) => wrap(() => db.exec(sql)),
+    prepare(sql) {
+      const statement = wrap(() => db.prepare(sql));
+      return {
+        run: (...params) => wrap(() => Number(statement.run(...params).changes)),
+        get: (...params) =>
+          wrap(() => (statement.get(...params) ?? undefined) as SqlRow | undefined),
+      };
+    },
+    close: () => wrap(() => db.close()),
+  };
+}
+
+/**
+ * Opens (creating it when missing) a SQLite database with the runtime's own
+ * driver.
+ *
+ * @throws {SqliteError} when the file cannot be opened.
+ * @example Open a database in memory
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { openSqlite } from "./sqlite.ts";
+ * const db = await openSqlite(":memory:");
+ * assert.deepEqual({ ...db.prepare("SELECT 1 + 1 AS two").get() }, { two: 2 });
+ * db.close();
+ * ```
+ */
+export async function openSqlite(path: string): Promise<SqlDatabase> {
+  // The module names are not literals, so that neither runtime's type checker tries to resolve
+  // the other's driver.
+  if ("Bun" in globalThis) {
+    const name = "bun:sqlite";
+    const { Database } = await import(name) as {
+      Database: new (path: string, options: object) => DriverDatabase;
+    };
+    return adapt(wrap(() => new Database(path, { create: true, readwrite: true })));
+  }
+  const name = "node:sqlite";
+  const { DatabaseSync } = await import(name) as {
+    DatabaseSync: new (path: string) => DriverDatabase;
+  };
+  return adapt(wrap(() => new DatabaseSync(path)));
+}
+
+/** Why a cache file may not be used, or undefined when it may. */
+export type FileProblem = string | undefined;
+
+/**
+ * Creates the file `0600` when it does not exist, then checks that group and
+ * others can neither read nor write it and that it is a regular file.
+ * Returns a problem in words, or undefined.
+ *
+ * @example Check a cache file
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { mkdtempSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import { prepareCacheFile } from "./sqlite.ts";
+ * const dir = mkdtempSync(`${tmpdir()}/cache-`);
+ * assert.equal(prepareCacheFile(`${dir}/cache.db`), undefined);
+ * ```
+ */
+export function prepareCacheFile(path: string): FileProblem {
+  try {
+    closeSync(openSync(path, constants.O_CREAT | constants.O_EXCL | constants.O_RDWR, 0o600));
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code !== "EEXIST") return describeFsError(error);
+  }
+  let mode: number;
+  try {
+    const stat = statSync(path);
+    if (!stat.isFile()) return "it is not a regular file";
+    mode = stat.mode & 0o777;
+  } catch (error) {
+    return describeFsError(error);
+  }
+  if ((mode & 0o066) !== 0) {
+    return `its mode is ${mode.toString(8).padStart(4, "0")}: group or others may read or ` +
+      "write it (chmod 600 it)";
+  }
+  return undefined;
+}
+
+function describeFsError(error: unknown): string {
+  const code = (error as { code?: string }).code;
+  switch (code) {
+    case "ENOENT":
+      return "no such directory";
+    case "EACCES":
+    case "EPERM":
+      return "permission denied";
+    case "EROFS":
+      return "read-only file system";
+    default:
+      return (error as Error).message ?? String(error);
+  }
+}
