@@ -7,7 +7,7 @@
  */
 
 import { AuthCache } from "./auth_cache.ts";
-import { createAuthenticator } from "./authenticator.ts";
+import { createAuthenticator, errorMustStand, setpassFailureFor } from "./authenticator.ts";
 import { type Config, ConfigError } from "./config.ts";
 import { formatDuration } from "./duration.ts";
 import { createLogger, type Logger } from "./logger.ts";
@@ -103,6 +103,8 @@ export async function runServe(config: Config, runtime: Runtime): Promise<number
     staleTtlMs: config.staleTtlMs,
     maxEntries: config.cacheSize,
   });
+  // ejabberd caches any true/false reply to setpass as a successful change.
+  const setpassFailure = setpassFailureFor(config.protocol);
   const handle = createAuthenticator({
     router,
     ...fetchers,
@@ -111,6 +113,7 @@ export async function runServe(config: Config, runtime: Runtime): Promise<number
     policy: { timeoutMs: config.timeoutMs, deadlineMs: config.deadlineMs, retries: config.retries },
     breakerFailures: config.breakerFailures,
     breakerCooldownMs: config.breakerCooldownMs,
+    setpassFailure,
   });
   if (logger.enabled("info")) {
     const apis = router.routes.map((r) => `${r.name === "*" ? "" : `${r.name}=`}${r.urlTemplate}`);
@@ -135,6 +138,7 @@ export async function runServe(config: Config, runtime: Runtime): Promise<number
     protocol: config.protocol === "prosody" ? PROSODY : EJABBERD,
     logger,
     onError: config.onError,
+    errorStands: (payload) => errorMustStand(payload, setpassFailure),
   });
   logger.info(
     `${result.reason === "eof" ? "stdin closed" : "stdout closed"} after ${result.requests} ` +
