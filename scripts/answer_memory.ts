@@ -157,9 +157,9 @@ async function main(): Promise<void> {
     child.stdin!.end();
     await new Promise((r) => child.on("close", r));
     const line = stderr.split("\n").find((l) => l.includes("backend error")) ?? "";
-    console.log(
-      `${name} | ${replies.join(" ")} | ${hwm.toFixed(1)} MiB | ${line.replace(/^\S+ \S+ +/, "")}`,
-    );
+    const logged = line.replace(/^\S+ \S+ +/, "");
+    const shown = logged.length > 120 ? `${logged.slice(0, 120)}…` : logged;
+    console.log(`${name} | ${replies.join(" ")} | ${hwm.toFixed(1)} MiB | ${shown}`);
   }
   for (const socket of sockets) socket.destroy();
   http.closeAllConnections();
