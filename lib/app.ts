@@ -7,7 +7,7 @@
  */
 
 import { AuthCache } from "./auth_cache.ts";
-import { createAuthenticator } from "./authenticator.ts";
+import { createAuthenticator, errorMustStand, setpassFailureFor } from "./authenticator.ts";
 import { type Config, ConfigError } from "./config.ts";
 import { formatDuration } from "./duration.ts";
 import { describeProxy, proxyFor, type ProxySettings } from "./environment.ts";
@@ -140,6 +140,11 @@ export async function runServe(config: Config, runtime: Runtime): Promise<number
       logger,
       sqlite: await runtime.loadSqlite(),
     });
+  // ejabberd caches any true/false reply to setpass as a successful change; MongooseIM
+  // takes false as a failed change and understands nothing else.
+  const setpassFailure = setpassFailureFor(
+    config.server === "mongooseim" ? "mongooseim" : config.protocol,
+  );
   const handle = createAuthenticator({
     router,
     ...fetchers,
@@ -148,6 +153,7 @@ export async function runServe(config: Config, runtime: Runtime): Promise<number
     policy: { timeoutMs: config.timeoutMs, deadlineMs: config.deadlineMs, retries: config.retries },
     breakerFailures: config.breakerFailures,
     breakerCooldownMs: config.breakerCooldownMs,
+    setpassFailure,
   });
   if (logger.enabled("info")) {
     const apis = router.routes.map((r) => `${r.name === "*" ? "" : `${r.name}=`}${r.urlTemplate}`);
@@ -173,6 +179,7 @@ export async function runServe(config: Config, runtime: Runtime): Promise<number
     protocol: config.protocol === "prosody" ? PROSODY : EJABBERD,
     logger,
     onError: config.onError,
+    errorStands: (payload) => errorMustStand(payload, setpassFailure),
   });
   logger.info(
     `${result.reason === "eof" ? "stdin closed" : "stdout closed"} after ${result.requests} ` +

@@ -14,6 +14,49 @@ import type { Logger } from "./logger.ts";
 import { type AuthRequest, parseRequest } from "./request.ts";
 import { type Route, type Router, targetFor } from "./router.ts";
 
+/**
+ * How a `setpass` that did not succeed is answered. `"error"` for ejabberd,
+ * which takes any true/false reply to `setpass` as success and caches the new
+ * password: a refusal is answered error, and a backend error stays error
+ * whatever `--on-error` says. `"false"` for servers that read false as a
+ * failed change (Prosody, MongooseIM).
+ */
+export type SetpassFailure = "error" | "false";
+
+/**
+ * The reply for a `setpass` that did not succeed, for a protocol.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { setpassFailureFor } from "./authenticator.ts";
+ * assert.equal(setpassFailureFor("ejabberd"), "error");
+ * assert.equal(setpassFailureFor("prosody"), "false");
+ * ```
+ */
+export function setpassFailureFor(protocol: string): SetpassFailure {
+  return protocol === "ejabberd" ? "error" : "false";
+}
+
+/**
+ * Whether an error reply to this payload must stay error whatever `--on-error`
+ * says: a `setpass` when {@linkcode SetpassFailure} is `"error"`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { errorMustStand } from "./authenticator.ts";
+ * const payload = new TextEncoder().encode("setpass:alice:example.com:new");
+ * assert.equal(errorMustStand(payload, "error"), true);
+ * assert.equal(errorMustStand(payload, "false"), false);
+ * ```
+ */
+export function errorMustStand(payload: Uint8Array, setpassFailure: SetpassFailure): boolean {
+  if (setpassFailure !== "error") return false;
+  const op = parseRequest(payload);
+  return (op.ok ? op.request.op : op.op) === "setpass";
+}
+
 /** What the pipeline needs. */
 export interface AuthenticatorOptions {
   readonly router: Router;
@@ -28,6 +71,8 @@ export interface AuthenticatorOptions {
   /** Consecutive backend errors that open a route's breaker (0 = never). */
   readonly breakerFailures: number;
   readonly breakerCooldownMs: number;
+  /** How a refused `setpass` is answered (default `"error"`, safe for ejabberd). */
+  readonly setpassFailure?: SetpassFailure;
   readonly now?: () => number;
 }
 
@@ -69,13 +114,17 @@ export function createAuthenticator(options: AuthenticatorOptions): Handler {
     );
   }
   const cacheOn = cache?.enabled === true;
+  const setpassFailure = options.setpassFailure ?? "error";
 
   return async (payload) => {
     const started = now();
     const parsed = parseRequest(payload);
     if (!parsed.ok) {
-      logger.warn(`rejected request (${payload.length} bytes): ${parsed.reason}; replying false`);
-      return "false";
+      const reply = parsed.op === "setpass" ? setpassFailure : "false";
+      logger.warn(
+        `rejected request (${payload.length} bytes): ${parsed.reason}; replying ${reply}`,
+      );
+      return reply;
     }
     const request = parsed.request;
     const { op, user, server } = request;
@@ -119,8 +168,16 @@ export function createAuthenticator(options: AuthenticatorOptions): Handler {
             `${outcome.attempts > 1 ? `, ${outcome.attempts} attempts` : ""})` +
             `${outcome.message === undefined ? "" : `: ${outcome.message}`}`,
         );
-      } else if (!outcome.value && outcome.message !== undefined) {
+      } else if (!outcome.value && outcome.message !== undefined && !refusedSetpass(op, outcome)) {
         logger.info(`${op} ${jid} → false: ${outcome.message}`);
+      }
+      if (refusedSetpass(op, outcome)) {
+        const why = outcome.message === undefined ? "" : ` (${outcome.message})`;
+        logger.warn(
+          `setpass ${jid}: the API refused the password change${why}; replying ${setpassFailure}` +
+            (setpassFailure === "error" ? ", as a false reply would be taken for success" : ""),
+        );
+        return setpassFailure;
       }
       return outcome.value ? "true" : "false";
     }
@@ -137,6 +194,10 @@ export function createAuthenticator(options: AuthenticatorOptions): Handler {
     logger.warn(`${op} ${jid}: backend error after ${ms} ms: ${outcome.cause}`);
     return "error";
   };
+}
+
+function refusedSetpass(op: string, outcome: Outcome): boolean {
+  return op === "setpass" && outcome.kind === "answer" && !outcome.value;
 }
 
 async function updateCache(

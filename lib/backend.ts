@@ -8,6 +8,7 @@
  */
 
 import type { Contract, Interpretation } from "./contracts.ts";
+import { createMask, type Mask } from "./mask.ts";
 import type { AuthRequest, Operation } from "./request.ts";
 
 /** A fully resolved destination for one request. */
@@ -58,6 +59,13 @@ export type Outcome =
     readonly status?: number;
     readonly attempts: number;
   };
+
+/**
+ * The most bytes of an answer that are read (after any decompression). An
+ * answer is a few hundred bytes; reading stops past this and the request is
+ * aborted, so no API can make the program hold more.
+ */
+export const ANSWER_LIMIT = 65536;
 
 /** Operations that are safe to send twice. */
 const IDEMPOTENT: ReadonlySet<Operation> = new Set(["auth", "isuser", "setpass"]);
@@ -172,7 +180,7 @@ export async function askApi(
     const timeoutMs = Math.min(policy.timeoutMs, remaining);
     const outcome = await withTimeout(
       timeoutMs,
-      (signal) => attempt(fetchFn, target, body, request, timeoutMs, attempts, signal),
+      (controller) => attempt(fetchFn, target, body, request, timeoutMs, attempts, controller),
     );
     if (outcome.kind === "answer") return outcome;
     last = outcome;
@@ -190,8 +198,11 @@ export async function askApi(
     : last;
 }
 
-/** Runs `run` with a signal that aborts after `ms`; the timer is cleared as soon as it ends. */
-async function withTimeout<T>(ms: number, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+/** Runs `run` with a controller that aborts after `ms`; the timer is cleared as soon as it ends. */
+async function withTimeout<T>(
+  ms: number,
+  run: (controller: AbortController) => Promise<T>,
+): Promise<T> {
   // Not AbortSignal.timeout(): that keeps every signal and its timer alive for the full
   // timeout (Bun's RSS after 100k requests: 60 MiB against 40).
   const controller = new AbortController();
@@ -200,7 +211,7 @@ async function withTimeout<T>(ms: number, run: (signal: AbortSignal) => Promise<
     ms,
   );
   try {
-    return await run(controller.signal);
+    return await run(controller);
   } finally {
     clearTimeout(timer);
   }
@@ -213,12 +224,19 @@ async function attempt(
   request: AuthRequest,
   timeoutMs: number,
   attempts: number,
-  signal: AbortSignal,
+  controller: AbortController,
 ): Promise<Outcome> {
+  const { signal } = controller;
+  // The password is masked, in every encoding, in whatever part of the answer reaches a
+  // message; the answer itself is read as the API sent it.
+  const mask = passwordMask(request);
   const headers: Record<string, string> = {
     ...target.headers,
     "Content-Type": target.contract.contentType,
     Accept: target.contract.accept,
+    // An answer is small: no compression, so no gzip bomb. Bun decompresses what a server
+    // compresses anyway; its fetch is told not to in runtime.ts.
+    "Accept-Encoding": "identity",
   };
   if (target.sign) Object.assign(headers, await target.sign(body));
   let response: Response;
@@ -234,62 +252,89 @@ async function attempt(
     const { failure, cause } = signal.aborted
       ? { failure: "timeout" as const, cause: `no answer within ${Math.round(timeoutMs)} ms` }
       : classifyFetchError(error);
-    return { kind: "error", failure, cause: redact(cause, request), attempts };
+    return { kind: "error", failure, cause: mask(cause), attempts };
   }
+  const { status } = response;
   let text: string;
   try {
-    text = await response.text();
+    const read = await readAnswer(response, ANSWER_LIMIT);
+    if (read === undefined) {
+      controller.abort(new DOMException("answer too large", "AbortError"));
+      return {
+        kind: "error",
+        failure: status >= 200 && status <= 299 ? "contract" : "status",
+        cause: `HTTP ${status}, answer larger than ${ANSWER_LIMIT} bytes`,
+        status,
+        attempts,
+      };
+    }
+    text = read;
   } catch (error) {
     const cause = signal.aborted
-      ? `HTTP ${response.status}, body not complete within ${Math.round(timeoutMs)} ms`
-      : `HTTP ${response.status}, body unreadable: ${classifyFetchError(error).cause}`;
+      ? `HTTP ${status}, body not complete within ${Math.round(timeoutMs)} ms`
+      : `HTTP ${status}, body unreadable: ${mask(classifyFetchError(error).cause)}`;
     return {
       kind: "error",
       failure: signal.aborted ? "timeout" : "network",
       cause,
-      status: response.status,
+      status,
       attempts,
     };
   }
-  // Mask an echoed password before any part of the body can reach a message.
-  const reading: Interpretation = target.contract.interpret(request.op, {
-    status: response.status,
-    body: redact(text, request),
-  });
+  const reading: Interpretation = target.contract.interpret(
+    request.op,
+    { status, body: text },
+    mask,
+  );
   if (reading.kind === "answer") {
     return reading.message === undefined
-      ? { kind: "answer", value: reading.value, status: response.status, attempts }
-      : {
-        kind: "answer",
-        value: reading.value,
-        status: response.status,
-        message: redact(reading.message, request),
-        attempts,
-      };
+      ? { kind: "answer", value: reading.value, status, attempts }
+      : { kind: "answer", value: reading.value, status, message: mask(reading.message), attempts };
   }
-  const failure: FailureKind = response.status >= 200 && response.status <= 299
-    ? "contract"
-    : "status";
-  return {
-    kind: "error",
-    failure,
-    cause: redact(reading.cause, request),
-    status: response.status,
-    attempts,
-  };
+  const failure: FailureKind = status >= 200 && status <= 299 ? "contract" : "status";
+  return { kind: "error", failure, cause: mask(reading.cause), status, attempts };
 }
 
 /**
- * Masks the request's password wherever an API echoed it back, as it is and
- * as JSON or a form would escape it. Applied to the raw body (before a
- * snippet could cut the password in half) and again to what was parsed out.
+ * Reads a body as UTF-8 text, or returns undefined (having cancelled the
+ * stream) as soon as it announces or delivers more than `limit` bytes. Reads
+ * chunk by chunk, so no more than `limit` plus one chunk is ever held.
  */
-function redact(text: string, request: AuthRequest): string {
-  const p = request.password;
-  if (!p) return text;
-  let out = text;
-  for (const form of new Set([p, JSON.stringify(p).slice(1, -1), encodeURIComponent(p)])) {
-    if (out.includes(form)) out = out.replaceAll(form, "***");
+async function readAnswer(response: Response, limit: number): Promise<string | undefined> {
+  const announced = Number(response.headers.get("content-length") ?? "0");
+  const stream = response.body;
+  if (announced > limit) {
+    await stream?.cancel().catch(() => {});
+    return undefined;
   }
-  return out;
+  if (stream === null) return "";
+  const reader = stream.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  while (true) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.length;
+    if (size > limit) {
+      await reader.cancel().catch(() => {});
+      return undefined;
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return new TextDecoder().decode(bytes);
+}
+
+/**
+ * The mask for one request's password (in every encoding, see `mask.ts`);
+ * the program's own secrets are masked by the logger and by `check`.
+ */
+function passwordMask(request: AuthRequest): Mask {
+  let mask: Mask | undefined;
+  return (text) => (mask ??= createMask([request.password]))(text);
 }

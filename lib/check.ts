@@ -9,6 +9,8 @@
 import { createFetch } from "./app.ts";
 import { askApi, isIdempotent } from "./backend.ts";
 import type { Config } from "./config.ts";
+import { escapeControl } from "./logger.ts";
+import { createMask } from "./mask.ts";
 import { hasPassword, type Operation } from "./request.ts";
 import { createRouter, targetFor } from "./router.ts";
 import type { Runtime } from "./runtime.ts";
@@ -116,9 +118,13 @@ export async function runCheck(
   config: Config,
   check: CheckRequest,
   runtime: Runtime,
-  print: (line: string) => void,
+  printLine: (line: string) => void,
 ): Promise<number> {
   const router = await createRouter(config, runtime.readFile);
+  // Every line is masked and escaped, as log lines are: the credentials here, the password in
+  // what came from the API by askApi (so that a short password does not mask our own words).
+  const mask = createMask(router.secrets);
+  const print = (line: string) => printLine(escapeControl(mask(line)));
   const fetchers = createFetch(config, runtime);
   const route = router.resolve(check.server);
   if (route === undefined) {
@@ -158,7 +164,11 @@ export async function runCheck(
   const ms = (performance.now() - started).toFixed(1);
   if (outcome.kind === "answer") {
     print(`HTTP ${outcome.status} in ${ms} ms`);
-    print(`answer: ${outcome.value}${outcome.message ? ` (${outcome.message})` : ""}`);
+    const refused = check.op === "setpass" && !outcome.value
+      ? "the API refused the password change"
+      : "";
+    const detail = [refused, outcome.message ?? ""].filter((d) => d !== "").join(": ");
+    print(`answer: ${outcome.value}${detail ? ` (${detail})` : ""}`);
     return outcome.value ? CHECK_TRUE : CHECK_FALSE;
   }
   if (outcome.status !== undefined) print(`HTTP ${outcome.status} in ${ms} ms`);

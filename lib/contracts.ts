@@ -8,6 +8,7 @@
  */
 
 import type { ContractName } from "./config.ts";
+import { type Mask, NO_MASK } from "./mask.ts";
 import type { AuthRequest, Operation } from "./request.ts";
 
 /** What came back from the API. */
@@ -32,13 +33,19 @@ export interface Contract {
   body(request: AuthRequest): string;
   /** The body with the password masked, for `check` output. */
   maskedBody(request: AuthRequest): string;
-  interpret(op: Operation, answer: HttpAnswer): Interpretation;
+  /**
+   * Reads an answer. The body is parsed exactly as the API sent it; `mask`
+   * is applied to every text taken from it for a message or a cause, before
+   * that text is shortened.
+   */
+  interpret(op: Operation, answer: HttpAnswer, mask?: Mask): Interpretation;
 }
 
 const MASK = "********";
 
-function snippet(body: string): string {
-  const text = body.replace(/\s+/g, " ").trim();
+/** The start of a text for a message: masked first, so no cut can leave half a secret. */
+function snippet(body: string, mask: Mask): string {
+  const text = mask(body).replace(/\s+/g, " ").trim();
   if (text === "") return "(empty body)";
   return text.length > 80 ? `${text.slice(0, 80)}…` : text;
 }
@@ -68,9 +75,9 @@ export const JSON_CONTRACT: Contract = {
   accept: "application/json",
   body: (r) => jsonBody(r, r.password),
   maskedBody: (r) => jsonBody(r, r.password === undefined ? undefined : MASK),
-  interpret(_op, { status, body }) {
+  interpret(_op, { status, body }, mask = NO_MASK) {
     if (status < 200 || status > 299) {
-      return { kind: "error", cause: `HTTP ${status}${body ? `: ${snippet(body)}` : ""}` };
+      return { kind: "error", cause: `HTTP ${status}${body ? `: ${snippet(body, mask)}` : ""}` };
     }
     let data: unknown;
     try {
@@ -78,24 +85,24 @@ export const JSON_CONTRACT: Contract = {
     } catch {
       return {
         kind: "error",
-        cause: `HTTP ${status} with a body that is not JSON: ${snippet(body)}`,
+        cause: `HTTP ${status} with a body that is not JSON: ${snippet(body, mask)}`,
       };
     }
     if (typeof data !== "object" || data === null || Array.isArray(data)) {
       return {
         kind: "error",
-        cause: `HTTP ${status} with JSON that is not an object: ${snippet(body)}`,
+        cause: `HTTP ${status} with JSON that is not an object: ${snippet(body, mask)}`,
       };
     }
     const { success, message } = data as { success?: unknown; message?: unknown };
     if (typeof success !== "boolean") {
       return {
         kind: "error",
-        cause: `HTTP ${status} without a boolean "success": ${snippet(body)}`,
+        cause: `HTTP ${status} without a boolean "success": ${snippet(body, mask)}`,
       };
     }
     return typeof message === "string" && message !== ""
-      ? { kind: "answer", value: success, message: snippet(message) }
+      ? { kind: "answer", value: success, message: snippet(message, mask) }
       : { kind: "answer", value: success };
   },
 };
@@ -129,7 +136,7 @@ export const FORM_STATUS_CONTRACT: Contract = {
   accept: "text/plain",
   body: (r) => formBody(r, r.password),
   maskedBody: (r) => formBody(r, r.password === undefined ? undefined : MASK),
-  interpret(op, { status, body }) {
+  interpret(op, { status, body }, mask = NO_MASK) {
     if (op === "auth" || op === "isuser") {
       const text = body.trim();
       if (status === 200 && (text === "true" || text === "false")) {
@@ -138,7 +145,7 @@ export const FORM_STATUS_CONTRACT: Contract = {
       return {
         kind: "error",
         cause: `HTTP ${status} ${status === 200 ? "with a body other than true/false" : ""}: ${
-          snippet(body)
+          snippet(body, mask)
         }`.replace(/ +:/, ":"),
       };
     }
@@ -147,7 +154,7 @@ export const FORM_STATUS_CONTRACT: Contract = {
       const reason = status === 409 ? "exists" : status === 404 ? "not found" : "not allowed";
       return { kind: "answer", value: false, message: `HTTP ${status} (${reason})` };
     }
-    return { kind: "error", cause: `HTTP ${status}${body ? `: ${snippet(body)}` : ""}` };
+    return { kind: "error", cause: `HTTP ${status}${body ? `: ${snippet(body, mask)}` : ""}` };
   },
 };
 

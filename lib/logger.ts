@@ -3,10 +3,15 @@
  * one file so that swapping the std package back in touches nothing else.
  * One line per record, `TIME LEVEL message`, written to a sink function
  * (stderr or a log file, see `runtime.ts`). Known secrets are masked in every
- * line as a last line of defence; messages are built never to contain them.
+ * line, in every encoding (`mask.ts`), as a last line of defence; messages are
+ * built never to contain them. Control characters are escaped in every line,
+ * so text that came from outside (user and server names, an API's message, an
+ * error text) can never start a line of its own or drive the terminal.
  *
  * @module
  */
+
+import { createMask } from "./mask.ts";
 
 /** Log levels, from the most to the least verbose; `silent` logs nothing. */
 export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
@@ -44,12 +49,40 @@ export interface LoggerOptions {
   readonly level: LogLevel;
   /** Receives each finished line, newline included. */
   readonly sink: (line: string) => void;
-  /** Strings masked as `***` wherever they appear (tokens, keys). */
+  /** Strings masked as `***` wherever they appear, in every encoding (tokens, keys). */
   readonly secrets?: readonly string[];
   /** Written after the time on every line, e.g. `xmpp-extauth[1234]`. */
   readonly tag?: string;
   /** Clock, for tests. */
   readonly now?: () => Date;
+}
+
+/** C0 and C1 controls, DEL, the Unicode line and paragraph separators, and bidi overrides. */
+// deno-lint-ignore no-control-regex -- matching control characters is the point
+const CONTROL = /[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const SHORT: Readonly<Record<string, string>> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
+
+/**
+ * Escapes every control character, so that a text from outside stays on its
+ * line and cannot move the cursor, ring the bell or recolour a terminal:
+ * newline, CR and tab become `\n`, `\r`, `\t`; other C0 and C1 controls and
+ * DEL `\xHH`; U+2028, U+2029 and the bidi overrides `\uHHHH`.
+ *
+ * @example Keep a forged line on the line it came in
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { escapeControl } from "./logger.ts";
+ * assert.equal(escapeControl("evil\n2026 ERROR forged\x1b[1A"), "evil\\n2026 ERROR forged\\x1b[1A");
+ * ```
+ */
+export function escapeControl(text: string): string {
+  return text.replace(CONTROL, (c) => {
+    const code = c.charCodeAt(0);
+    return SHORT[c] ??
+      (code < 0x100
+        ? `\\x${code.toString(16).padStart(2, "0")}`
+        : `\\u${code.toString(16).padStart(4, "0")}`);
+  });
 }
 
 /**
@@ -67,17 +100,13 @@ export interface LoggerOptions {
  */
 export function createLogger(options: LoggerOptions): Logger {
   const threshold = RANK[options.level];
-  // Longest first, so that a secret containing another is masked whole.
-  const secrets = (options.secrets ?? []).filter((s) => s.length > 0)
-    .sort((a, b) => b.length - a.length);
+  const mask = createMask(options.secrets ?? []);
   const now = options.now ?? (() => new Date());
   const tag = options.tag === undefined ? "" : `${options.tag} `;
   const write = (level: LogLevel, message: string) => {
     if (RANK[level] < threshold) return;
-    let text = message;
-    for (const secret of secrets) {
-      if (text.includes(secret)) text = text.replaceAll(secret, "***");
-    }
+    // Mask first: a secret holding a control character is still found whole.
+    const text = escapeControl(mask(message));
     try {
       options.sink(`${now().toISOString()} ${tag}${LABEL[level]} ${text}\n`);
     } catch {

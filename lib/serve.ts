@@ -48,6 +48,11 @@ export interface ServeOptions {
   readonly logger: Logger;
   /** `false` replies false instead of error when the API cannot answer. */
   readonly onError: "error" | "false";
+  /**
+   * Requests whose error reply stays error whatever `onError` says (ejabberd's
+   * `setpass`, where a false reply is taken for success).
+   */
+  readonly errorStands?: (payload: Uint8Array) => boolean;
 }
 
 /** How serving ended. */
@@ -92,7 +97,10 @@ export async function serve(options: ServeOptions): Promise<ServeResult> {
         verdict = "error";
       }
     }
-    if (verdict === "error" && options.onError === "false") verdict = "false";
+    if (
+      verdict === "error" && options.onError === "false" &&
+      !(incoming.ok && options.errorStands?.(incoming.payload))
+    ) verdict = "false";
     try {
       options.write(protocol.encode(verdict));
     } catch (error) {

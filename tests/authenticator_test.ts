@@ -1,7 +1,13 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { AuthCache } from "../lib/auth_cache.ts";
-import { createAuthenticator, type Handler } from "../lib/authenticator.ts";
+import {
+  createAuthenticator,
+  errorMustStand,
+  type Handler,
+  type SetpassFailure,
+  setpassFailureFor,
+} from "../lib/authenticator.ts";
 import { parseCommand } from "../lib/config.ts";
 import { createLogger } from "../lib/logger.ts";
 import { createRouter } from "../lib/router.ts";
@@ -12,7 +18,12 @@ const encode = (text: string) => new TextEncoder().encode(text);
 /** A pipeline as `app.ts` builds it, from a command line, logging into `lines`. */
 async function pipeline(
   args: string[],
-  options: { cacheTtlMs?: number; staleTtlMs?: number; files?: Record<string, string> } = {},
+  options: {
+    cacheTtlMs?: number;
+    staleTtlMs?: number;
+    files?: Record<string, string>;
+    setpassFailure?: SetpassFailure;
+  } = {},
 ) {
   const files = options.files ?? {};
   const readFile = (path: string) => {
@@ -38,6 +49,7 @@ async function pipeline(
     policy: { timeoutMs: config.timeoutMs, deadlineMs: config.deadlineMs, retries: config.retries },
     breakerFailures: config.breakerFailures,
     breakerCooldownMs: config.breakerCooldownMs,
+    ...(options.setpassFailure ? { setpassFailure: options.setpassFailure } : {}),
   });
   return { handle: (text: string) => handle(encode(text)), lines };
 }
@@ -250,5 +262,79 @@ describe("createAuthenticator", () => {
       api.seen[1]!.headers.authorization,
       `Basic ${Buffer.from("site:pä:ss", "utf8").toString("base64")}`,
     );
+  });
+});
+
+describe("createAuthenticator: a setpass that did not succeed", () => {
+  let api: ProgrammableServer;
+  before(async () => {
+    api = await listen();
+    api.on((_req, body, res) => {
+      const { password } = JSON.parse(body) as { password: string };
+      if (password === "pw-down") return reply(res, 503, "down");
+      reply(res, 200, { success: password === "pw-ok", message: "too short" });
+    });
+  });
+  after(async () => {
+    await api.close();
+  });
+  const args = () => ["--url", api.url, "--retries", "0", "--breaker-failures", "0"];
+
+  it("answers a refusal error by default (ejabberd), and says so in the log", async () => {
+    const { handle, lines } = await pipeline(args());
+    assert.equal(await handle("setpass:alice:example.com:pw-ok"), "true");
+    assert.equal(await handle("setpass:alice:example.com:pw-refused"), "error");
+    assert.equal(await handle("setpass:alice:example.com:pw-down"), "error");
+    assert.equal(await handle("auth:alice:example.com:pw-refused"), "false", "only setpass");
+    assert.ok(
+      lines.some((l) =>
+        l.includes(
+          "WARN  setpass alice@example.com: the API refused the password change (too short); " +
+            "replying error, as a false reply would be taken for success",
+        )
+      ),
+      lines.join(""),
+    );
+  });
+
+  it("answers a refusal false where false means failure (Prosody, MongooseIM)", async () => {
+    const { handle, lines } = await pipeline(args(), { setpassFailure: "false" });
+    assert.equal(await handle("setpass:alice:example.com:pw-refused"), "false");
+    assert.equal(await handle("setpass:alice:example.com:pw-down"), "error", "--on-error decides");
+    assert.ok(
+      lines.some((l) =>
+        l.includes(
+          "WARN  setpass alice@example.com: the API refused the password change (too short); " +
+            "replying false\n",
+        )
+      ),
+      lines.join(""),
+    );
+  });
+
+  it("never answers false to a setpass it cannot read, in ejabberd mode", async () => {
+    const bad = new Uint8Array([...encode("setpass:alice:example.com:"), 0xff]);
+    const { lines } = await pipeline(args());
+    const handle = createAuthenticator({
+      router: { resolve: () => undefined, routes: [], secrets: [], warnings: [] },
+      fetch,
+      logger: createLogger({ level: "debug", sink: (line) => lines.push(line) }),
+      policy: { timeoutMs: 1000, deadlineMs: 1000, retries: 0 },
+      breakerFailures: 0,
+      breakerCooldownMs: 0,
+    });
+    assert.equal(await handle(bad), "error");
+    assert.equal(await handle(encode("auth:alice:example.com:\xff")), "error", "no route");
+  });
+
+  it("picks the reply from the protocol, and keeps a setpass error from --on-error=false", () => {
+    assert.equal(setpassFailureFor("ejabberd"), "error");
+    assert.equal(setpassFailureFor("prosody"), "false");
+    const setpass = encode("setpass:alice:example.com:new");
+    assert.equal(errorMustStand(setpass, "error"), true);
+    assert.equal(errorMustStand(setpass, "false"), false);
+    assert.equal(errorMustStand(encode("auth:alice:example.com:pw"), "error"), false);
+    assert.equal(errorMustStand(new Uint8Array([...encode("setpass:a:b:"), 0xff]), "error"), true);
+    assert.equal(errorMustStand(encode("garbage"), "error"), false);
   });
 });

@@ -1,6 +1,12 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { askApi, classifyFetchError, type Policy, type Target } from "../lib/backend.ts";
+import {
+  ANSWER_LIMIT,
+  askApi,
+  classifyFetchError,
+  type Policy,
+  type Target,
+} from "../lib/backend.ts";
 import { FORM_STATUS_CONTRACT, JSON_CONTRACT } from "../lib/contracts.ts";
 import type { AuthRequest } from "../lib/request.ts";
 import { listen, type ProgrammableServer, reply } from "./helpers/programmable_server.ts";
@@ -62,6 +68,52 @@ describe("askApi", () => {
       message: "bad password ***",
       attempts: 1,
     });
+  });
+
+  it("parses the answer as sent: a password that is part of it changes nothing", async () => {
+    for (const password of ["true", "success", '"', ":", "{", "e"]) {
+      api.on((_req, _body, res) => reply(res, 200, { success: true }));
+      const outcome = await askApi(fetch, target(), POLICY, { ...AUTH, password });
+      assert.deepEqual(
+        outcome,
+        { kind: "answer", value: true, status: 200, attempts: 1 },
+        password,
+      );
+    }
+  });
+
+  it("masks an echoed password before the cause is cut short", async () => {
+    const password = "p".repeat(60) + " naïve/€";
+    api.on((_req, body, res) =>
+      reply(res, 500, `echo ${new URLSearchParams({ p: JSON.parse(body).password })}`)
+    );
+    const outcome = await askApi(fetch, target(), { ...POLICY, retries: 0 }, {
+      ...AUTH,
+      password,
+    });
+    assert.equal(outcome.kind, "error");
+    assert.equal(outcome.kind === "error" && outcome.cause, "HTTP 500: echo p=***");
+  });
+
+  it("asks for no compression, reads an answer up to the limit and refuses one past it", async () => {
+    for (const size of [ANSWER_LIMIT, ANSWER_LIMIT + 1]) {
+      api.on((_req, _body, res) => {
+        const json = '{"success": true}';
+        reply(res, 200, json + " ".repeat(size - json.length));
+      });
+      const outcome = await askApi(fetch, target(), POLICY, AUTH);
+      assert.equal(api.seen[0]!.headers["accept-encoding"], "identity");
+      assert.deepEqual(
+        outcome,
+        size === ANSWER_LIMIT ? { kind: "answer", value: true, status: 200, attempts: 1 } : {
+          kind: "error",
+          failure: "contract",
+          cause: "HTTP 200, answer larger than 65536 bytes",
+          status: 200,
+          attempts: 1,
+        },
+      );
+    }
   });
 
   it("retries auth after a 500 and a 429, then answers", async () => {

@@ -1,6 +1,12 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { createLogger, LOG_LEVELS, type LogLevel, silentLogger } from "../lib/logger.ts";
+import {
+  createLogger,
+  escapeControl,
+  LOG_LEVELS,
+  type LogLevel,
+  silentLogger,
+} from "../lib/logger.ts";
 
 const FIXED = new Date("2026-11-28T14:50:00.123Z");
 
@@ -142,6 +148,27 @@ describe("createLogger: secrets", () => {
     const { log, lines } = recorder("info", { secrets: ["abc", "abcdef"] });
     log.info("key abcdef");
     assert.equal(lines[0]!.includes("def"), false, lines[0]);
+  });
+});
+
+describe("createLogger: control characters", () => {
+  it("escapes every C0 and C1 control, DEL, U+2028/2029 and bidi overrides", () => {
+    for (let code = 0; code < 0xa0; code++) {
+      if (code >= 0x20 && code < 0x7f) continue;
+      const escaped = escapeControl(`a${String.fromCharCode(code)}b`);
+      assert.match(escaped, /^a\\(n|r|t|x[0-9a-f]{2})b$/, `U+${code.toString(16)}`);
+    }
+    assert.equal(escapeControl("\n\r\t\x1b\x00\x7f\x9b"), "\\n\\r\\t\\x1b\\x00\\x7f\\x9b");
+    assert.equal(escapeControl("\u2028\u2029\u202e\u2066"), "\\u2028\\u2029\\u202e\\u2066");
+    assert.equal(escapeControl("naïve \\3a 😀"), "naïve \\3a 😀", "printable text is kept");
+  });
+
+  it("writes each message as exactly one line, whatever it holds", () => {
+    const { log, lines } = recorder("info", { secrets: ["s\nx"] });
+    log.warn("isuser evil\n2026-11-28T14:50:00.123Z ERROR forged\x1b[1A s\nx");
+    assert.deepEqual(lines.map((l) => l.slice(25)), [
+      "WARN  isuser evil\\n2026-11-28T14:50:00.123Z ERROR forged\\x1b[1A ***\n",
+    ]);
   });
 });
 

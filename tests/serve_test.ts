@@ -59,6 +59,7 @@ async function run(
   options: {
     protocol?: Protocol;
     onError?: "error" | "false";
+    errorStands?: (payload: Uint8Array) => boolean;
     handle?: (payload: Uint8Array) => Promise<Verdict>;
     write?: (bytes: Uint8Array) => void;
   } = {},
@@ -80,6 +81,7 @@ async function run(
     protocol: options.protocol ?? EJABBERD,
     logger,
     onError: options.onError ?? "error",
+    ...(options.errorStands ? { errorStands: options.errorStands } : {}),
   });
   return { result, writes, logs, handled };
 }
@@ -171,6 +173,15 @@ describe("serve: ejabberd protocol", () => {
     );
     const { writes } = await run(input, { onError: "false" });
     assert.deepEqual(arrays(writes), [F, F, T, F]);
+  });
+
+  it("keeps an error that must stand (ejabberd's setpass) whatever onError says", async () => {
+    const input = frames("auth:err:example.com:good", "auth:boom:example.com:good");
+    const { writes } = await run(input, {
+      onError: "false",
+      errorStands: (payload) => new TextDecoder().decode(payload).includes("err"),
+    });
+    assert.deepEqual(arrays(writes), [E, F]);
   });
 
   it("writes the reply constants, 4 bytes each", async () => {

@@ -62,6 +62,8 @@ class TestApi:
         self.users: dict[str, str] = {}
         self.requests: list[dict] = []
         self.mode = "up"  # up | 503 | slow
+        # setpass to one of these passwords is refused: {"success": false}
+        self.refused_passwords: set[str] = set()
         self.slow_seconds = 10.0
         self.track_pids = False
         self._lock = threading.Lock()
@@ -181,7 +183,7 @@ class TestApi:
             elif endpoint == "exists":
                 ok = exists
             elif endpoint == "setpass":
-                ok = exists and isinstance(password, str)
+                ok = exists and isinstance(password, str) and password not in self.refused_passwords
                 if ok:
                     self.users[jid] = password
             elif endpoint == "tryregister":

@@ -817,6 +817,43 @@ def case_pool_cache(env: Env, c: Case) -> None:
     c.expect(len(stored) > 0, "the cache file is empty")
     for needle in (user, pw, POOL):
         c.expect(needle.encode() not in stored, f"the cache file holds {needle!r} in clear")
+def case_setpass_refused(env: Env, c: Case) -> None:
+    """The API refuses a password change ({"success": false}). ejabberd takes any true/false
+    reply to setpass for success and caches the new password (auth_use_cache, here on
+    cached.localhost): the program must reply error, so that the change fails and the old
+    password stays the only one that logs in."""
+    user, jid = "rita", f"rita@{CACHED}"
+    old, refused = "rita-old-pw", "rita-refused-pw"
+    env.add_user(user, CACHED, old)
+    env.passwords.add(refused)
+    env.api.refused_passwords.add(refused)
+    env.expected_failures.add(jid)  # ejabberd logs the failed set_password
+    rc, out, _ = env.ctl("check_password", user, CACHED, old)
+    c.expect(rc == 0, f"check_password with the old password before the change rc={rc}: {out}")
+    mark, off = env.api.mark(), env.log_size()
+    rc, out, _ = env.ctl("change_password", user, CACHED, refused)
+    c.expect(rc != 0, f"change_password to a refused password succeeded (rc={rc}): {out}")
+    # ejabberd asks exists first unless the check_password above left rita in its cache
+    got = [(r["path"], r["body"]) for r in env.requests_for(mark, jid)]
+    c.expect(
+        got[-1:] == [(env.path("setpass"), body(user, CACHED, refused))]
+        and all(p == env.path("exists") for p, _ in got[:-1]),
+        "API received [" + ", ".join(show(p, b) for p, b in got) + "], expected [exists?, setpass]",
+    )
+    c.expect(env.api.users.get(jid) == old, "the API's password for rita changed")
+    rc, out, _ = env.ctl("check_password", user, CACHED, old)
+    c.expect(rc == 0, f"check_password with the old password after the refusal rc={rc}: {out}")
+    rc, out, _ = env.ctl("check_password", user, CACHED, refused)
+    c.expect(rc == 1, f"the refused password logs in (rc={rc}): {out}")
+    m = [x for x in FAILED_RE.findall(env.log_since(off)) if x[1] == jid]
+    if m:
+        c.note(f"ejabberd: {m[0][0]} failed: {m[0][2]}")
+    if env.extauth_log:
+        with open(env.extauth_log, "rb") as f:
+            log = f.read().decode("utf-8", "replace")
+        needle = f"setpass {jid}: the API refused the password change"
+        c.expect(needle in log, f"the program's log has no line '{needle}'")
+        c.expect(old not in log and refused not in log, "a password is in the program's log")
 
 
 CASES: list[tuple[str, Callable[[Env, Case], object]]] = [
@@ -844,6 +881,8 @@ CASES: list[tuple[str, Callable[[Env, Case], object]]] = [
      case_config_error_logged),
     ("--cache-file: pool of 4 answers 8 of 8 logins from one during an outage, and after an "
      "ejabberd restart", case_pool_cache),
+    ("API refuses setpass: change_password fails, old password kept, refused one refused",
+     case_setpass_refused),
 ]
 
 
