@@ -139,7 +139,8 @@ export function reportConfigError(message: string, runtime: Runtime): string | u
     path = findLogFile({ args: runtime.args(), env: runtime.env, readFile: runtime.readFile });
     const isCheck = runtime.args().includes("check");
     if (path === undefined && !isCheck) path = fallbackFor("ejabberd", runtime);
-    if (path === undefined) return undefined;
+    // Never the reply channel: `--log-file /dev/stdout` is itself the error being reported.
+    if (path === undefined || runtime.isStdout(path)) return undefined;
     const file = runtime.openAppend(path);
     try {
       createLogger({

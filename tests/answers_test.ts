@@ -452,19 +452,26 @@ for (const runner of runners()) {
         const log = join(dir, "forged.log");
         const args = ["--url", api.url, ...QUIET];
         await withExtauth(runner, [...args, "--log-file", log], {}, async (p) => {
+          // A user name no server sends is refused before the API is asked (h-inputs);
+          // its rejection is logged, escaped, on one line.
           assertReply(
             await p.request("isuser:evil\n<fake line>\x1b[1A:example.com"),
-            ERROR,
-            "forged",
+            FALSE,
+            "forged user",
           );
+          assertReply(await p.request("isuser:alice:example.com"), ERROR, "forged answer");
           assert.equal(await p.finish(), 0);
         });
         const lines = readFileSync(log, "utf8").split("\n").filter((l) => l !== "");
         const warnings = lines.filter((l) => !l.includes(" INFO  "));
-        assert.equal(warnings.length, 1, lines.join("\n"));
+        assert.equal(warnings.length, 2, lines.join("\n"));
         assert.match(
           warnings[0]!,
-          /^\S+ xmpp-extauth\[\d+\] WARN {2}isuser evil\\n<fake line>\\x1b\[1A@example\.com: backend error after [\d.]+ ms: HTTP 500: oops\\x07\\x00 \\x9b2026 ERROR forged$/,
+          /^\S+ xmpp-extauth\[\d+\] WARN {2}rejected request \(\d+ bytes\): /,
+        );
+        assert.match(
+          warnings[1]!,
+          /^\S+ xmpp-extauth\[\d+\] WARN {2}isuser alice@example\.com: backend error after [\d.]+ ms: HTTP 500: oops\\x07\\x00 \\x9b2026 ERROR forged$/,
         );
         for (const line of lines) {
           assert.match(line, /^\d{4}-\d\d-\d\dT\S+Z xmpp-extauth\[\d+\] (INFO |WARN ) /, line);
