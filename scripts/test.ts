@@ -30,12 +30,16 @@ export const BUN_VERSION = "1.4.4";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const BINARY = "dist/xmpp-extauth";
-const BLACK_BOX = [
-  "tests/blackbox_test.ts",
-  "tests/main_test.ts",
-  "tests/check_test.ts",
-  "tests/hardening_test.ts",
-];
+/**
+ * The black-box files run against the compiled binary: the ones deno.json's
+ * `test:binary` task names, so that the list lives in one place.
+ */
+const BLACK_BOX: readonly string[] = (() => {
+  const tasks = (JSON.parse(readFileSync(`${ROOT}deno.json`, "utf8")) as {
+    tasks: Record<string, string>;
+  }).tasks;
+  return tasks["test:binary"]?.match(/tests\/\S+_test\.ts/g) ?? [];
+})();
 
 /** Counts of one suite. */
 export interface Counts {
