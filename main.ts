@@ -5,17 +5,19 @@
  * only place that writes to stdout outside the reply path (help, version and
  * `check` output).
  *
+ * Start-up order matters for the memory of ejabberd's pool: under Bun the
+ * process first restarts itself with the JIT off (see `restartWithoutJit`),
+ * before anything else is loaded; then each mode loads only its own modules,
+ * so serving never loads `check`, the self-test or their dependencies.
+ *
  * @module
  */
 
-import { runServe } from "./lib/app.ts";
-import { runCheck } from "./lib/check.ts";
-import { ConfigError, helpText, parseCommand } from "./lib/config.ts";
-import { detectRuntime } from "./lib/runtime.ts";
-import { runSelfTest } from "./lib/self_test.ts";
-import { VERSION } from "./lib/version.ts";
+import { detectRuntime, restartWithoutJit } from "./lib/runtime.ts";
 
+restartWithoutJit();
 const runtime = detectRuntime();
+const { ConfigError, helpText, parseCommand } = await import("./lib/config.ts");
 
 async function main(): Promise<number> {
   const command = parseCommand({
@@ -28,18 +30,26 @@ async function main(): Promise<number> {
     case "help":
       console.log(helpText());
       return 0;
-    case "version":
+    case "version": {
+      const { VERSION } = await import("./lib/version.ts");
       console.log(`xmpp-extauth ${VERSION} (${runtime.version})`);
       return 0;
+    }
     case "self-test": {
+      const { runSelfTest } = await import("./lib/self_test.ts");
+      const { VERSION } = await import("./lib/version.ts");
       const { ok, summary } = await runSelfTest();
       console.log(`${summary} (xmpp-extauth ${VERSION}, ${runtime.version})`);
       return ok ? 0 : 2;
     }
-    case "check":
+    case "check": {
+      const { runCheck } = await import("./lib/check.ts");
       return await runCheck(command.config, command, runtime, console.log);
-    case "serve":
+    }
+    case "serve": {
+      const { runServe } = await import("./lib/app.ts");
       return await runServe(command.config, runtime);
+    }
   }
 }
 
