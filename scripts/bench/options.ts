@@ -18,7 +18,7 @@ export const HELP = `Usage: deno task bench [options]
                         memory is sampled after 100,000 and 200,000)
   --warmup N            requests sent before latencies are recorded (default 2% of N, max 5,000)
   --spawn-runs N        how often to time spawn-to-first-reply (default 10; --quick 3)
-  --python-requests N   requests for the Python port's row (default 10,000; it is slow)
+  --python-requests N   requests for the Python port's row (default 3,000; it is slow)
   --copies N            copies in the "16 copies" rows (default 16)
   --copy-requests N     requests each copy answers before "after" (default 2,000)
   --idle-wait SECONDS   wait before the "later" reading of the copies (default 60; --quick 5)
@@ -172,7 +172,7 @@ export function parseOptions(args: string[]): Options {
     warmup: count("warmup", values.warmup) ?? Math.min(5_000, Math.floor(requests / 50)),
     spawnRuns: count("spawn-runs", values["spawn-runs"], 1) ?? (quick ? 3 : 10),
     pythonRequests: count("python-requests", values["python-requests"], 2) ??
-      (quick ? 1_000 : 10_000),
+      (quick ? 1_000 : 3_000),
     copies: count("copies", values.copies, 1) ?? 16,
     copyRequests: count("copy-requests", values["copy-requests"], 1) ?? 2_000,
     idleWaitSeconds: count("idle-wait", values["idle-wait"]) ?? (quick ? 5 : 60),

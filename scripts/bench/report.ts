@@ -180,7 +180,7 @@ export function copiesTable(report: Report): string {
     `${first.copies} copies`,
     "PSS idle",
     `PSS after ${countLabel(first.requestsEach)} each`,
-    `PSS ${Math.round(first.later.atSeconds)} s later`,
+    "PSS later (s after load)",
     "private/copy idle",
     "private/copy loaded",
     "private/copy later",
@@ -195,7 +195,8 @@ export function copiesTable(report: Report): string {
     const per = (kib: number): string => `${fmtMiB(kib / x.copies)} MiB`;
     lines.push(
       `| ${c.name} | ${fmtMiB(x.idle.pssKiB)} MiB | ${fmtMiB(x.loaded.pssKiB)} MiB | ` +
-        `${fmtMiB(x.later.pssKiB)} MiB | ${per(x.idle.privateKiB)} | ` +
+        `${fmtMiB(x.later.pssKiB)} MiB (${Math.round(x.later.atSeconds)} s) | ` +
+        `${per(x.idle.privateKiB)} | ` +
         `${per(x.loaded.privateKiB)} | ${per(x.later.privateKiB)} | ${fmtInt(x.rps)} |`,
     );
   }
