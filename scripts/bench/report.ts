@@ -47,6 +47,8 @@ export interface TargetCheck {
   target: string;
   value: string;
   met: boolean | null;
+  /** Why `met` is null. */
+  na?: string;
 }
 
 const MiB = 1024;
@@ -124,19 +126,21 @@ export function checkTargets(report: Report): TargetCheck[] {
   for (const r of report.rows) {
     if (r.kind !== "bridge" || !r.available || r.bridge === undefined) continue;
     const x = r.bridge;
-    const add = (target: string, value: string, met: boolean | null): void => {
-      out.push({ row: r.name, target, value, met });
+    const add = (target: string, value: string, met: boolean | null, na = "short run"): void => {
+      out.push({ row: r.name, target, value, met, na });
     };
     add(
       "own cost p50 ≤ 50 µs",
       fmtUs(r.ownCostP50Us),
       r.ownCostP50Us === undefined ? null : r.ownCostP50Us <= 50,
+      "no limit row",
     );
     const ratio = python === undefined ? NaN : x.rps / python.bridge!.rps;
     add(
       "req/s ≥ 5 × the Python port's",
       Number.isFinite(ratio) ? `${fmtInt(x.rps)} (${ratio.toFixed(1)} ×)` : fmtInt(x.rps),
       Number.isFinite(ratio) ? ratio >= 5 : null,
+      "no Python row",
     );
     add("p99 ≤ 1 ms", fmtUs(x.latency.p99Us), x.latency.p99Us <= 1000);
     add("spawn → first reply ≤ 50 ms", `${x.spawnP50Ms.toFixed(1)} ms`, x.spawnP50Ms <= 50);
@@ -152,8 +156,8 @@ export function checkTargets(report: Report): TargetCheck[] {
   for (const c of report.copies) {
     if (c.baseline) continue;
     const x = c.result;
-    const add = (target: string, value: string, met: boolean | null): void => {
-      out.push({ row: `${c.name} (${x.copies} copies)`, target, value, met });
+    const add = (target: string, value: string, met: boolean | null, na: string): void => {
+      out.push({ row: `${c.name} (${x.copies} copies)`, target, value, met, na });
     };
     const half = pythonCopies === undefined ? NaN : pythonCopies.result.loaded.pssKiB / 2;
     add(
@@ -161,12 +165,14 @@ export function checkTargets(report: Report): TargetCheck[] {
       `${fmtMiB(x.loaded.pssKiB)} MiB` +
         (Number.isFinite(half) ? ` (½ Python: ${fmtMiB(half)} MiB)` : ""),
       Number.isFinite(half) ? x.loaded.pssKiB <= half : null,
+      "no Python copies",
     );
     add(
       `${x.copies} copies: back to idle PSS (≤ +5 %) within 60 s`,
       `${fmtMiB(x.later.pssKiB)} MiB ${Math.round(x.later.atSeconds)} s later, idle ` +
         `${fmtMiB(x.idle.pssKiB)} MiB`,
       x.later.atSeconds <= 61 ? x.later.pssKiB <= x.idle.pssKiB * 1.05 : null,
+      "measured later than 60 s",
     );
   }
   return out;
@@ -214,7 +220,7 @@ export function targetTable(checks: TargetCheck[]): string {
     const cells = rows.map((r) => {
       const c = checks.find((x) => x.row === r && x.target === t);
       if (c === undefined) return "–";
-      const na = c.value === "–" ? "n/a (no limit row)" : "n/a (short run)";
+      const na = `n/a (${c.na ?? "not measured"})`;
       const mark = c.met === null ? na : c.met ? "met" : "**missed**";
       return `${c.value} ${mark}`;
     });
