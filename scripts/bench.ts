@@ -142,6 +142,7 @@ async function main(argv: string[]): Promise<void> {
           bunBuildCommand("bun", "main.ts", "OUT").join(" ")
         }\` (scripts/build_flags.ts, as the release)`
         : `${o.binary} (given with --binary)`,
+      binaryEnv: o.binaryEnv,
       pinned,
       serverImpl: o.server === "bun"
         ? "Bun.serve"
@@ -288,7 +289,13 @@ async function main(argv: string[]): Promise<void> {
         if (r.code !== 0) log(`bun build --compile failed:\n${r.out}`);
       }
       const name = "bridge: binary (bun build --compile)";
-      const argv = [binary, ...extraArgs(url), ...o.bridgeArgs];
+      // env(1) execs the binary: same PID, so /proc readings are the binary's.
+      const argv = [
+        ...(o.binaryEnv.length > 0 ? ["env", ...o.binaryEnv] : []),
+        binary,
+        ...extraArgs(url),
+        ...o.bridgeArgs,
+      ];
       if (!existsSync(binary)) {
         if (o.only.has("binary")) specs.push({ name, why: `${binary} not found` });
       } else {

@@ -32,6 +32,8 @@ export const HELP = `Usage: deno task bench [options]
                         port)
   --binary PATH         measure this executable instead of building one with the release's
                         flags (scripts/build_flags.ts) from --main into a temporary folder
+  --binary-env VAR=VALUE  run the binary (its row and its copies) with VAR=VALUE in its
+                        environment, e.g. BUN_JSC_useJIT=1 (repeatable)
   --main PATH           program source to run with deno and bun, and to build (default main.ts)
   --python PATH         the Python interpreter (default python3)
   --log-level LEVEL     passed to the bridge (default warn)
@@ -78,6 +80,8 @@ export interface Options {
   only: Set<string>;
   /** A given executable, or undefined to build one with the release's flags. */
   binary: string | undefined;
+  /** VAR=VALUE pairs for the binary's environment. */
+  binaryEnv: string[];
   main: string;
   python: string;
   logLevel: string;
@@ -128,6 +132,7 @@ export function parseOptions(args: string[]): Options {
       compare: { type: "string" },
       only: { type: "string" },
       binary: { type: "string" },
+      "binary-env": { type: "string", multiple: true, default: [] },
       main: { type: "string", default: join(ROOT, "main.ts") },
       python: { type: "string", default: "python3" },
       "log-level": { type: "string", default: "warn" },
@@ -181,6 +186,12 @@ export function parseOptions(args: string[]): Options {
     compare: values.compare,
     only,
     binary: values.binary,
+    binaryEnv: values["binary-env"].map((pair) => {
+      if (!/^[A-Za-z_][A-Za-z0-9_]*=/.test(pair)) {
+        throw new Error(`Cannot parse --binary-env ${pair}: not VAR=VALUE`);
+      }
+      return pair;
+    }),
     main: values.main,
     python: values.python,
     logLevel: values["log-level"],

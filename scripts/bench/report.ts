@@ -249,7 +249,12 @@ export function machineText(report: Report): string {
     `Spawn = median of ${st.spawnRuns} runs from spawn() to the first reply (spawning \`sh\` ` +
     `that answers at once takes ${m.spawnFloorMs} ms). Size = the executable (for deno and ` +
     `bun: the runtime, without the sources).`,
-    `- The binary: ${st.binaryBuild}. The Python port: \`scripts/old_extauth.py\` under ` +
+    `- The binary: ${st.binaryBuild}` +
+    `${
+      Array.isArray(st.binaryEnv) && st.binaryEnv.length > 0
+        ? `, run with ${st.binaryEnv.join(" ")} in its environment`
+        : ""
+    }. The Python port: \`scripts/old_extauth.py\` under ` +
     `${m.python}, one new HTTP connection per request, ${fmtInt(Number(st.pythonRequests))} ` +
     `requests (it is slow).`,
     `- ${st.copies} copies: each copy answers one request, then 2 s idle: "idle"; then all copies ` +
