@@ -237,7 +237,13 @@ async function main(argv: string[]): Promise<void> {
       );
     }
     if (o.only.has("python") || o.only.has("copies")) {
-      const py = await which(o.python);
+      // The interpreter itself, not a wrapper such as pyenv's shim (a shell script that would
+      // add its own start-up to every spawn).
+      const found = await which(o.python);
+      const real = found === undefined
+        ? undefined
+        : await run([found, "-c", "import sys; print(sys.executable)"], 30_000);
+      const py = real === undefined || real.code !== 0 ? found : real.out.trim() || found;
       const argv = py === undefined
         ? undefined
         : [py, join(ROOT, "scripts/old_extauth.py"), "--url", url, "--log", tmp];
