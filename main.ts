@@ -5,19 +5,19 @@
  * only place that writes to stdout outside the reply path (help, version and
  * `check` output).
  *
+ * Start-up order matters for the memory of ejabberd's pool: under Bun the
+ * process first restarts itself with the JIT off (see `restartWithoutJit`),
+ * before anything else is loaded; then each mode loads only its own modules,
+ * so serving never loads `check`, the self-test or their dependencies.
+ *
  * @module
  */
 
-import { runServe } from "./lib/app.ts";
-import { runCheck } from "./lib/check.ts";
-import { ConfigError, helpText, parseCommand } from "./lib/config.ts";
-import { reportConfigError } from "./lib/log_target.ts";
-import { asksForProsody, PROSODY_RETRY_EXIT, prosodyErrorLine } from "./lib/prosody.ts";
-import { detectRuntime } from "./lib/runtime.ts";
-import { runSelfTest } from "./lib/self_test.ts";
-import { VERSION } from "./lib/version.ts";
+import { detectRuntime, restartWithoutJit } from "./lib/runtime.ts";
 
+restartWithoutJit();
 const runtime = detectRuntime();
+const { ConfigError, helpText, parseCommand } = await import("./lib/config.ts");
 
 async function main(): Promise<number> {
   // A variable the runtime read before this code ran, and that would weaken it: stop here.
@@ -34,18 +34,26 @@ async function main(): Promise<number> {
     case "help":
       console.log(helpText());
       return 0;
-    case "version":
+    case "version": {
+      const { VERSION } = await import("./lib/version.ts");
       console.log(`xmpp-extauth ${VERSION} (${runtime.version})`);
       return 0;
+    }
     case "self-test": {
+      const { runSelfTest } = await import("./lib/self_test.ts");
+      const { VERSION } = await import("./lib/version.ts");
       const { ok, summary } = await runSelfTest();
       console.log(`${summary} (xmpp-extauth ${VERSION}, ${runtime.version})`);
       return ok ? 0 : 2;
     }
-    case "check":
+    case "check": {
+      const { runCheck } = await import("./lib/check.ts");
       return await runCheck(command.config, command, runtime, console.log);
-    case "serve":
+    }
+    case "serve": {
+      const { runServe } = await import("./lib/app.ts");
       return await runServe(command.config, runtime);
+    }
   }
 }
 
@@ -54,6 +62,9 @@ try {
 } catch (error) {
   // Under Prosody's terminal the one line Prosody logs is an `error:` reply; exit 0 lets
   // the module start the program again once the admin has fixed the cause.
+  const { asksForProsody, PROSODY_RETRY_EXIT, prosodyErrorLine } = await import(
+    "./lib/prosody.ts"
+  );
   if (runtime.stdinIsTerminal() && asksForProsody({ ...runtime, args: runtime.args() })) {
     const message = error instanceof ConfigError
       ? error.message
@@ -65,7 +76,7 @@ try {
   }
   if (error instanceof ConfigError) {
     runtime.writeStderr(`xmpp-extauth: ${error.message}\n`);
-    reportConfigError(error.message, runtime);
+    (await import("./lib/log_target.ts")).reportConfigError(error.message, runtime);
     runtime.exit(2);
   }
   runtime.writeStderr(`xmpp-extauth: internal error: ${(error as Error)?.stack ?? error}\n`);

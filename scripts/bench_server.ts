@@ -65,7 +65,14 @@ function accountIndex(user: string): number {
 export function decide(path: string, body: unknown): Verdict {
   if (typeof body !== "object" || body === null) return null;
   const b = body as Record<string, unknown>;
-  const { user, server, username, password } = b;
+  const { username, password } = b;
+  let { user, server } = b;
+  // The old Python script (scripts/old_extauth.py) sends only "username": the JID.
+  if (user === undefined && server === undefined && typeof username === "string") {
+    const at = username.lastIndexOf("@");
+    user = username.slice(0, at);
+    server = username.slice(at + 1);
+  }
   if (typeof user !== "string" || typeof server !== "string") return null;
   if (server !== BENCH_SERVER || username !== `${user}@${server}`) return null;
   const i = accountIndex(user);

@@ -31,6 +31,7 @@ import { basename, dirname, join, relative, resolve } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { BUN_BUILD_FLAGS } from "./build_flags.ts";
 
 /** What an executable's header says it is. */
 export interface ExecutableKind {
@@ -430,17 +431,8 @@ export function fileNameFor(target: Target): string {
   return `xmpp-extauth-${target.name}${target.exe ? ".exe" : ""}`;
 }
 
-/**
- * Bun's build flags, the same as `deno task build:bun`'s: bytecode starts the program in about
- * 9 ms instead of 16 (it needs ESM output, for main.ts's top-level await), and `--smol` keeps
- * the heap smaller under load (RSS after 100,000 requests 44 -> 40 MiB; `deno task bench`).
- */
-export const BUN_FLAGS: readonly string[] = [
-  "--minify",
-  "--bytecode",
-  "--format=esm",
-  "--compile-exec-argv=--smol",
-];
+/** Bun's build flags: the shared ones of `scripts/build_flags.ts`. */
+export const BUN_FLAGS: readonly string[] = BUN_BUILD_FLAGS;
 
 /** The command line that builds `target` from `entry` into `output`. */
 export function compileCommand(

@@ -9,9 +9,10 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import process from "node:process";
 import { VERSION } from "../lib/version.ts";
 import { type Api, startApi } from "./helpers/api_server.ts";
 import {
@@ -265,8 +266,60 @@ function suite(runner: Runner) {
   });
 }
 
+/** The environment of a running process, from /proc/PID/environ. */
+function environOf(pid: number): string[] {
+  return readFileSync(`/proc/${pid}/environ`, "utf8").split("\0");
+}
+
+function jitSuite(runner: Runner) {
+  // Under Bun the program restarts itself in place with the JIT off: the memory of
+  // ejabberd's pool of copies (lib/runtime.ts, restartWithoutJit). Linux only (/proc).
+  const skip = runner.name === "deno" || process.platform !== "linux";
+  describe(`JavaScriptCore's JIT (${runner.name})`, { skip }, () => {
+    let api: Api;
+    before(async () => {
+      api = await startApi({ users: { "alice@example.com": "wonderland" } });
+    });
+    after(() => api.close());
+
+    it("serves in the same process restarted with BUN_JSC_useJIT=0", T, async () => {
+      await withExtauth(runner, ["--url", api.url], {}, async (p) => {
+        assertEq(await p.request("auth:alice:example.com:wonderland"), TRUE);
+        assert.ok(environOf(p.pid).includes("BUN_JSC_useJIT=0"), "BUN_JSC_useJIT=0 not set");
+        assertEq(await p.request("auth:alice:example.com:wrong"), FALSE);
+        assert.equal(await p.finish(), 0, p.stderr);
+      });
+    });
+
+    it("keeps an admin's BUN_JSC_useJIT=1 and does not restart", T, async () => {
+      const env = { BUN_JSC_useJIT: "1" };
+      await withExtauth(runner, ["--url", api.url], { env }, async (p) => {
+        assertEq(await p.request("isuser:alice:example.com"), TRUE);
+        const environ = environOf(p.pid);
+        assert.ok(environ.includes("BUN_JSC_useJIT=1"));
+        assert.ok(!environ.includes("BUN_JSC_useJIT=0"));
+        assert.equal(await p.finish(), 0, p.stderr);
+      });
+    });
+
+    it("passes every argument through the restart unchanged", T, async () => {
+      const r = await runExtauth(runner, ["check", "--help"], { stdin: "open" });
+      const direct = await runExtauth(runner, ["check", "--help"], {
+        stdin: "open",
+        env: { BUN_JSC_useJIT: "0" },
+      });
+      assert.equal(r.code, direct.code);
+      assert.equal(r.stdoutText, direct.stdoutText);
+      assert.equal(r.stderr, direct.stderr);
+    });
+  });
+}
+
 function assertEq(actual: Uint8Array, expected: Uint8Array) {
   assert.equal(hex(actual), hex(expected));
 }
 
-for (const runner of runners()) suite(runner);
+for (const runner of runners()) {
+  suite(runner);
+  jitSuite(runner);
+}

@@ -190,6 +190,11 @@ export class Extauth {
     for (const w of wake) w();
   }
 
+  /** The process id (for reading /proc/PID). */
+  get pid(): number {
+    return this.#child.pid ?? -1;
+  }
+
   /** Everything written to stdout so far. */
   get stdout(): Uint8Array {
     return new Uint8Array(Buffer.concat(this.#stdout, this.#stdoutLength));
