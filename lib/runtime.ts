@@ -441,7 +441,8 @@ function decodeKeepingBom(bytes: Uint8Array): string {
  * for 4 copies), against 80 to 84 MiB with the JIT off (`deno task bench`, "16 copies").
  * The variable is read only when the VM starts, and `--compile-exec-argv` cannot carry it,
  * hence the restart (a few ms). Call it before anything else is loaded. Does nothing under
- * Deno, on Windows (no `execve`) or when `execve` fails.
+ * Deno, on Windows (no `execve`), with a terminal on stdin (Prosody's pty: `bun:ffi` needs
+ * the JIT) or when `execve` fails.
  *
  * @example Restart first, then load the program
  * ```ts ignore
@@ -454,6 +455,9 @@ export function restartWithoutJit(): void {
   const bun = (globalThis as { Bun?: { main: string } }).Bun;
   if (bun === undefined || process.platform === "win32") return;
   if (process.env.BUN_JSC_useJIT !== undefined) return;
+  // A terminal on stdin is Prosody's pty (one process, not a pool) or an admin: keep the JIT.
+  // bun:ffi, which discards the queries Prosody queued before the start, needs it.
+  if (process.stdin.isTTY) return;
   const execve = (process as unknown as {
     execve?: (file: string, args: string[], env: Record<string, string | undefined>) => never;
   }).execve;
