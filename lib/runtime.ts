@@ -469,7 +469,9 @@ export function restartWithoutJit(): void {
     ? process.argv.slice(2)
     : [...process.execArgv, process.argv[1] ?? bun.main, ...process.argv.slice(2)];
   try {
-    execve.call(process, process.execPath, [process.execPath, ...args], {
+    // argv[0] as ejabberd gave it (`ps`, and tools that find the pool by name, see the same
+    // name before and after; process.execPath has symlinks resolved).
+    execve.call(process, process.execPath, [process.argv0 || process.execPath, ...args], {
       ...process.env,
       BUN_JSC_useJIT: "0",
     });

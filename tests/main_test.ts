@@ -9,9 +9,9 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import process from "node:process";
 import { VERSION } from "../lib/version.ts";
 import { type Api, startApi } from "./helpers/api_server.ts";
@@ -300,6 +300,29 @@ function jitSuite(runner: Runner) {
         assert.ok(!environ.includes("BUN_JSC_useJIT=0"));
         assert.equal(await p.finish(), 0, p.stderr);
       });
+    });
+
+    it("keeps the name it was started by through the restart (ps, pool counts)", {
+      ...T,
+      skip: runner.name !== "binary",
+    }, async () => {
+      // ejabberd starts it by the name in extauth_program; a symlink must not turn into
+      // the file it points at when the program restarts itself.
+      const dir = mkdtempSync(join(tmpdir(), "extauth-argv0-"));
+      try {
+        const link = join(dir, "xmpp-extauth-site");
+        symlinkSync(resolve(runner.command), link);
+        const named: Runner = { ...runner, command: link };
+        await withExtauth(named, ["--url", api.url], {}, async (p) => {
+          assertEq(await p.request("isuser:alice:example.com"), TRUE);
+          assert.ok(environOf(p.pid).includes("BUN_JSC_useJIT=0"), "no restart happened");
+          const argv0 = readFileSync(`/proc/${p.pid}/cmdline`, "utf8").split("\0")[0];
+          assert.equal(argv0, link);
+          assert.equal(await p.finish(), 0, p.stderr);
+        });
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
 
     it("passes every argument through the restart unchanged", T, async () => {
