@@ -465,6 +465,15 @@ export function restartWithoutJit(): void {
   // A compiled executable's script lives inside it (/$bunfs/... or B:/~BUN/...): its own
   // arguments follow directly; `bun main.ts` needs bun's flags and the script path again.
   const compiled = bun.main.includes("$bunfs") || bun.main.includes("~BUN");
+  // Started through a dynamic loader (`/lib/ld-musl-x86_64.so.1 … xmpp-extauth`): execPath
+  // is the loader (musl's libc.so), not this file, and would not know what to run. Keep the JIT.
+  if (compiled && process.argv0.includes("/")) {
+    try {
+      if (fs!.realpathSync(process.argv0) !== process.execPath) return;
+    } catch {
+      return;
+    }
+  }
   const args = compiled
     ? process.argv.slice(2)
     : [...process.execArgv, process.argv[1] ?? bun.main, ...process.argv.slice(2)];
