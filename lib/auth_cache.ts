@@ -14,8 +14,7 @@
  * @module
  */
 
-/** The operations whose successful answers can be remembered. */
-export type CachedOperation = "auth" | "isuser";
+import { type CachedOperation, hasPassword } from "./operations.ts";
 
 /**
  * How old a remembered answer may be: `"fresh"` (younger than `ttlMs`, used
@@ -71,7 +70,7 @@ export const semantics = {
   },
   /** The time an answer relies on: existence for `isuser`, the password's for `auth`. */
   answerAt(op: CachedOperation, times: EntryTimes): number | undefined {
-    return op === "isuser" ? times.existsAt : times.passwordAt;
+    return hasPassword(op) ? times.passwordAt : times.existsAt;
   },
   /** A hit with its age when `at` is younger than `windowMs`; a clock that went back is age 0. */
   judge(at: number, now: number, windowMs: number): CacheLookup {
@@ -281,7 +280,7 @@ export class AuthCache implements OutageCache {
     const key = this.key;
     if (key === undefined) return MISS;
     const window = semantics.window(freshness, this.ttlMs, this.staleMs);
-    if (window <= 0 || (op === "auth" && password === undefined)) return MISS;
+    if (window <= 0 || (hasPassword(op) && password === undefined)) return MISS;
     const id = await this.id(key, user, server);
     const entry = this.entries.get(id);
     if (entry === undefined) return MISS;
@@ -292,7 +291,7 @@ export class AuthCache implements OutageCache {
     if (at === undefined) return MISS;
     const result = semantics.judge(at, now, window);
     if (!result.hit) return MISS;
-    if (op === "auth") {
+    if (hasPassword(op)) {
       const data = encodeInput(user, server, password);
       // verify() compares the whole MAC in constant time.
       const same = await crypto.subtle.verify("HMAC", key, mac!, data);
@@ -301,7 +300,7 @@ export class AuthCache implements OutageCache {
     }
     // The user may have been forgotten, or given a new password, while verify() ran.
     if (this.entries.get(id) !== entry) return MISS;
-    if (op === "auth" && entry.passwordMac !== mac) return MISS;
+    if (hasPassword(op) && entry.passwordMac !== mac) return MISS;
     this.entries.delete(id);
     this.entries.set(id, entry);
     return result;
@@ -333,7 +332,7 @@ export class AuthCache implements OutageCache {
     const now = this.now();
     const id = await this.id(key, user, server);
     let passwordMac: Uint8Array<ArrayBuffer> | undefined;
-    if (op === "auth" && password !== undefined) {
+    if (hasPassword(op) && password !== undefined) {
       const data = encodeInput(user, server, password);
       passwordMac = new Uint8Array(await crypto.subtle.sign("HMAC", key, data));
       data.fill(0);

@@ -7,10 +7,11 @@
  */
 
 import type { OutageCache } from "./auth_cache.ts";
-import { askApi, isIdempotent, type Outcome, type Policy } from "./backend.ts";
+import { askApi, type Outcome, type Policy } from "./backend.ts";
 import { CircuitBreaker } from "./breaker.ts";
 import type { Verdict } from "./framing.ts";
 import type { Logger } from "./logger.ts";
+import { isCached, isIdempotent, OPERATION_TABLE, type XmppServer } from "./operations.ts";
 import { type AuthRequest, parseRequest } from "./request.ts";
 import { type Route, type Router, targetFor } from "./router.ts";
 
@@ -24,7 +25,8 @@ import { type Route, type Router, targetFor } from "./router.ts";
 export type SetpassFailure = "error" | "false";
 
 /**
- * The reply for a `setpass` that did not succeed, for a protocol.
+ * The reply for a `setpass` that did not succeed, for a server (the
+ * operations table's `refusedReply`).
  *
  * @example
  * ```ts
@@ -34,8 +36,8 @@ export type SetpassFailure = "error" | "false";
  * assert.equal(setpassFailureFor("prosody"), "false");
  * ```
  */
-export function setpassFailureFor(protocol: string): SetpassFailure {
-  return protocol === "ejabberd" ? "error" : "false";
+export function setpassFailureFor(server: XmppServer): SetpassFailure {
+  return OPERATION_TABLE.setpass.refusedReply[server];
 }
 
 /**
@@ -134,9 +136,9 @@ export function createAuthenticator(options: AuthenticatorOptions): Handler {
       logger.warn(`${op} ${jid}: no route for domain ${JSON.stringify(server)}; replying error`);
       return "error";
     }
-    const cacheable = cacheOn && (op === "auth" || op === "isuser");
-    if (cacheable) {
-      const hit = await cache!.lookup(op, user, server, request.password, "fresh");
+    const cachedOp = cacheOn && isCached(op) ? op : undefined;
+    if (cachedOp !== undefined) {
+      const hit = await cache!.lookup(cachedOp, user, server, request.password, "fresh");
       if (hit.hit) {
         if (logger.enabled("debug")) {
           logger.debug(`${op} ${jid} → true (cached ${Math.round(hit.ageMs / 1000)}s ago)`);
@@ -174,15 +176,15 @@ export function createAuthenticator(options: AuthenticatorOptions): Handler {
       if (refusedSetpass(op, outcome)) {
         const why = outcome.message === undefined ? "" : ` (${outcome.message})`;
         logger.warn(
-          `setpass ${jid}: the API refused the password change${why}; replying ${setpassFailure}` +
+          `setpass ${jid}: ${OPERATION_TABLE.setpass.falseMeans}${why}; replying ${setpassFailure}` +
             (setpassFailure === "error" ? ", as a false reply would be taken for success" : ""),
         );
         return setpassFailure;
       }
       return outcome.value ? "true" : "false";
     }
-    if (cacheable) {
-      const stale = await cache!.lookup(op, user, server, request.password, "stale");
+    if (cachedOp !== undefined) {
+      const stale = await cache!.lookup(cachedOp, user, server, request.password, "stale");
       if (stale.hit) {
         logger.warn(
           `${op} ${jid}: backend error (${outcome.cause}); serving the success remembered ` +
@@ -206,11 +208,9 @@ async function updateCache(
   value: boolean,
 ): Promise<void> {
   const { op, user, server, password } = request;
-  if (op === "auth" || op === "isuser") {
-    if (value) await cache.remember(op, user, server, password);
-    else await cache.forget(user, server);
-  } else if (value && op !== "tryregister") {
-    // setpass, removeuser, removeuser3: the remembered password or account is gone.
-    await cache.forget(user, server);
-  }
+  const spec = OPERATION_TABLE[op];
+  const effect = value ? spec.afterTrue : spec.afterFalse;
+  // A remembered password or account is gone after a false, a change or a removal.
+  if (effect === "remember" && isCached(op)) await cache.remember(op, user, server, password);
+  else if (effect === "forget") await cache.forget(user, server);
 }

@@ -9,7 +9,8 @@
 
 import type { Contract, Interpretation } from "./contracts.ts";
 import { createMask, type Mask } from "./mask.ts";
-import type { AuthRequest, Operation } from "./request.ts";
+import { isIdempotent, type Operation } from "./operations.ts";
+import type { AuthRequest } from "./request.ts";
 
 /** A fully resolved destination for one request. */
 export interface Target {
@@ -66,23 +67,6 @@ export type Outcome =
  * aborted, so no API can make the program hold more.
  */
 export const ANSWER_LIMIT = 65536;
-
-/** Operations that are safe to send twice. */
-const IDEMPOTENT: ReadonlySet<Operation> = new Set(["auth", "isuser", "setpass"]);
-
-/**
- * Tells whether an operation may reach the API twice (and so be retried).
- *
- * @example
- * ```ts
- * import { isIdempotent } from "./backend.ts";
- * isIdempotent("auth"); // true
- * isIdempotent("tryregister"); // false
- * ```
- */
-export function isIdempotent(op: Operation): boolean {
-  return IDEMPOTENT.has(op);
-}
 
 /**
  * Classifies an exception thrown by `fetch` (the wording differs between

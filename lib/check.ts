@@ -7,11 +7,11 @@
  */
 
 import { createFetch } from "./app.ts";
-import { askApi, isIdempotent } from "./backend.ts";
+import { askApi } from "./backend.ts";
 import type { Config } from "./config.ts";
 import { escapeControl } from "./logger.ts";
 import { createMask } from "./mask.ts";
-import { hasPassword, type Operation } from "./request.ts";
+import { hasPassword, isIdempotent, type Operation, OPERATION_TABLE } from "./operations.ts";
 import { createRouter, targetFor } from "./router.ts";
 import type { Runtime } from "./runtime.ts";
 
@@ -165,7 +165,7 @@ export async function runCheck(
   if (outcome.kind === "answer") {
     print(`HTTP ${outcome.status} in ${ms} ms`);
     const refused = check.op === "setpass" && !outcome.value
-      ? "the API refused the password change"
+      ? OPERATION_TABLE.setpass.falseMeans
       : "";
     const detail = [refused, outcome.message ?? ""].filter((d) => d !== "").join(": ");
     print(`answer: ${outcome.value}${detail ? ` (${detail})` : ""}`);

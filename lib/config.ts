@@ -10,10 +10,8 @@
 import { parseArgs } from "node:util";
 import { formatDuration, parseDuration } from "./duration.ts";
 import { LOG_LEVELS, type LogLevel } from "./logger.ts";
-import { isOperation, type Operation } from "./request.ts";
-
-/** The API contracts the program speaks (see `contracts.ts`). */
-export type ContractName = "json" | "form-status";
+import { CONTRACT_NAMES, type ContractName, isContractName } from "./contracts.ts";
+import { isOperation, type Operation, OPERATION_LIST } from "./operations.ts";
 /** The stdin/stdout protocols: ejabberd's framing or Prosody's lines. */
 export type ProtocolName = "ejabberd" | "prosody";
 /** The server that runs the program: MongooseIM speaks ejabberd's framing but only true/false. */
@@ -121,7 +119,7 @@ const OPTIONS: readonly OptionSpec[] = [
     name: "contract",
     kind: "enum",
     arg: "NAME",
-    choices: ["json", "form-status"],
+    choices: CONTRACT_NAMES,
     fallback: "json",
     help: "API contract: json, or form-status (ejabberd_auth_http, mod_auth_http)",
   },
@@ -289,7 +287,7 @@ export function helpText(): string {
     "  xmpp-extauth check OP USER SERVER [options] ask the API once (password from stdin)",
     "  xmpp-extauth check --self-test              test the framing path in-process",
     "",
-    "OP: auth, isuser, setpass, tryregister, removeuser, removeuser3",
+    `OP: ${OPERATION_LIST}`,
     "",
     "Options:",
     ...rows,
@@ -423,7 +421,7 @@ function parseEndpoints(
     if (!isOperation(op)) {
       fail(
         `${where}: unknown operation "${op}" in "${item}" (expected OP=PATH with OP one of ` +
-          "auth, isuser, setpass, tryregister, removeuser, removeuser3)",
+          `${OPERATION_LIST})`,
       );
     }
     if (path === "" || /[\s?#]/.test(path)) {
@@ -764,8 +762,8 @@ export function parseCommand(sources: ConfigSources): Command {
       const url = (get("url") as string | undefined) ?? route?.url;
       if (url === undefined) fail(`Config file: "${where}.url" is missing and there is no --url`);
       const domainContract = (get("contract") as string | undefined) ?? contract;
-      if (domainContract !== "json" && domainContract !== "form-status") {
-        fail(`Config file: "${where}.contract" must be json or form-status`);
+      if (!isContractName(domainContract)) {
+        fail(`Config file: "${where}.contract" must be ${CONTRACT_NAMES.join(" or ")}`);
       }
       const inherit = (key: string, fallback: string | undefined) =>
         (get(key) as string | undefined) ?? fallback;
@@ -827,7 +825,7 @@ export function parseCommand(sources: ConfigSources): Command {
   }
   if (!isOperation(op)) {
     fail(
-      `check: unknown operation "${op}" (auth, isuser, setpass, tryregister, removeuser, removeuser3)`,
+      `check: unknown operation "${op}" (${OPERATION_LIST})`,
     );
   }
   return { kind: "check", config, op, user, server };

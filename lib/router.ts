@@ -10,7 +10,7 @@ import type { Target } from "./backend.ts";
 import type { Config, RouteConfig } from "./config.ts";
 import { ConfigError } from "./config.ts";
 import { type Contract, contractByName } from "./contracts.ts";
-import type { Operation } from "./request.ts";
+import type { Operation } from "./operations.ts";
 import { createSigner, parseSecretFile } from "./signing.ts";
 import { VERSION } from "./version.ts";
 

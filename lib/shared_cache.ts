@@ -27,7 +27,6 @@
 
 import {
   AuthCache,
-  type CachedOperation,
   type CacheLookup,
   checkOption,
   encodeInput,
@@ -38,6 +37,7 @@ import {
   toKey,
 } from "./auth_cache.ts";
 import type { Logger } from "./logger.ts";
+import { type CachedOperation, hasPassword } from "./operations.ts";
 import { scrypt, timingSafeEqual } from "node:crypto";
 import type { SqlDatabase, SqliteError, SqlStatement } from "./runtime/sqlite.ts";
 import type { SqliteModule } from "./runtime.ts";
@@ -336,7 +336,7 @@ export class SharedAuthCache implements OutageCache {
       return this.fallback.lookup(op, user, server, password, freshness);
     }
     const window = semantics.window(freshness, this.ttlMs, this.staleMs);
-    if (window <= 0 || (op === "auth" && password === undefined)) return MISS;
+    if (window <= 0 || (hasPassword(op) && password === undefined)) return MISS;
     const id = await this.id(user, server);
     const row = this.getRow(id);
     if (row === undefined) return MISS;
@@ -357,7 +357,7 @@ export class SharedAuthCache implements OutageCache {
     if (at === undefined) return MISS;
     const result = semantics.judge(at, now, window);
     if (!result.hit) return MISS;
-    if (op === "auth") {
+    if (hasPassword(op)) {
       const known = await this.knows(id, user, server, password!, verifier!);
       if (known === "no") return MISS;
       if (known === "unknown") {
@@ -390,7 +390,7 @@ export class SharedAuthCache implements OutageCache {
     if (this.store === undefined) return this.fallback.remember(op, user, server, password);
     const id = await this.id(user, server);
     const now = this.now();
-    if (op !== "auth" || password === undefined) {
+    if (!hasPassword(op) || password === undefined) {
       if (this.write((sql) => sql.exists.run(id, now)) !== undefined) this.evict();
       return;
     }

@@ -6,7 +6,8 @@ import {
   type Interpretation,
   JSON_CONTRACT,
 } from "../lib/contracts.ts";
-import { type AuthRequest, OPERATIONS } from "../lib/request.ts";
+import { OPERATIONS } from "../lib/operations.ts";
+import type { AuthRequest } from "../lib/request.ts";
 
 const auth: AuthRequest = { op: "auth", user: "alice", server: "example.com", password: "s3cret" };
 const isuser: AuthRequest = { op: "isuser", user: "alice", server: "example.com" };
