@@ -13,6 +13,7 @@ import { formatDuration } from "./duration.ts";
 import { describeProxy, proxyFor, type ProxySettings } from "./environment.ts";
 import { fallbackFor } from "./log_target.ts";
 import { createLogger, type Logger } from "./logger.ts";
+import { createFetch } from "./fetchers.ts";
 import { createRouter } from "./router.ts";
 import type { AppendFile, Runtime } from "./runtime.ts";
 import { EJABBERD, PROSODY, serve } from "./serve.ts";
@@ -223,43 +224,4 @@ function discardRacedQueries(runtime: Runtime): void {
         `discarded (${result.reason}), and answering them could put every answer one step behind`,
     );
   }
-}
-
-/** The two `fetch` functions the pipeline uses. */
-export interface Fetchers {
-  /** For `auth`, `isuser`, `setpass`: keeps connections alive. */
-  readonly fetch: typeof fetch;
-  /** For `tryregister`, `removeuser`, `removeuser3`: never sends a request twice. */
-  readonly fetchOnce: typeof fetch;
-}
-
-/**
- * The `fetch` functions to use: the runtime's own, trusting `--ca-file` when
- * given, and one that never re-sends for operations that must run once.
- *
- * @throws {ConfigError} when the CA file is unreadable or holds no certificate.
- * @example
- * ```ts
- * import { createFetch } from "./app.ts";
- * // const { fetch, fetchOnce } = createFetch(config, runtime);
- * ```
- */
-export function createFetch(config: Config, runtime: Runtime): Fetchers {
-  const caCerts: string[] = [];
-  if (config.caFile !== undefined) {
-    let pem: string;
-    try {
-      pem = new TextDecoder().decode(runtime.readFile(config.caFile));
-    } catch (error) {
-      throw new ConfigError(`Cannot read --ca-file ${config.caFile}: ${(error as Error).message}`);
-    }
-    if (!pem.includes("-----BEGIN CERTIFICATE-----")) {
-      throw new ConfigError(`Cannot use --ca-file ${config.caFile}: no PEM certificate in it`);
-    }
-    caCerts.push(pem);
-  }
-  return {
-    fetch: runtime.createFetch(caCerts),
-    fetchOnce: runtime.createFetch(caCerts, { reuse: false }),
-  };
 }

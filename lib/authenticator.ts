@@ -9,9 +9,10 @@
 import type { OutageCache } from "./auth_cache.ts";
 import { askApi, type Outcome, type Policy } from "./backend.ts";
 import { CircuitBreaker } from "./breaker.ts";
-import type { Verdict } from "./framing.ts";
+import { fetchFor } from "./fetchers.ts";
 import type { Logger } from "./logger.ts";
-import { isCached, isIdempotent, OPERATION_TABLE, type XmppServer } from "./operations.ts";
+import { isCached, OPERATION_TABLE, type XmppServer } from "./operations.ts";
+import type { Verdict } from "./protocol.ts";
 import { type AuthRequest, parseRequest } from "./request.ts";
 import { type Route, type Router, targetFor } from "./router.ts";
 
@@ -149,8 +150,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Handler {
     const breaker = breakers.get(route)!;
     let outcome: Outcome;
     if (breaker.allow()) {
-      const fetchFn = isIdempotent(op) ? options.fetch : options.fetchOnce ?? options.fetch;
-      outcome = await askApi(fetchFn, targetFor(route, op, server), policy, request);
+      outcome = await askApi(fetchFor(options, op), targetFor(route, op, server), policy, request);
       if (outcome.kind === "answer") breaker.success();
       else breaker.failure();
     } else {

@@ -7,21 +7,11 @@
  * @module
  */
 
-import type { Contract, Interpretation } from "./contracts.ts";
+import type { Interpretation } from "./contracts.ts";
 import { createMask, type Mask } from "./mask.ts";
 import { isIdempotent, type Operation } from "./operations.ts";
 import type { AuthRequest } from "./request.ts";
-
-/** A fully resolved destination for one request. */
-export interface Target {
-  /** The endpoint URL. */
-  readonly url: string;
-  readonly contract: Contract;
-  /** Fixed headers: credentials, User-Agent, custom headers. */
-  readonly headers: Readonly<Record<string, string>>;
-  /** Adds per-request headers (signatures), given the exact body. */
-  readonly sign?: (body: string) => Promise<Record<string, string>>;
-}
+import type { Target } from "./router.ts";
 
 /** Timing and retry policy. */
 export interface Policy {

@@ -6,12 +6,12 @@
  * @module
  */
 
-import { createFetch } from "./app.ts";
 import { askApi } from "./backend.ts";
 import type { Config } from "./config.ts";
+import { createFetch, fetchFor } from "./fetchers.ts";
 import { escapeControl } from "./logger.ts";
 import { createMask } from "./mask.ts";
-import { hasPassword, isIdempotent, type Operation, OPERATION_TABLE } from "./operations.ts";
+import { hasPassword, type Operation, OPERATION_TABLE } from "./operations.ts";
 import { createRouter, targetFor } from "./router.ts";
 import type { Runtime } from "./runtime.ts";
 
@@ -155,8 +155,7 @@ export async function runCheck(
   print(`Content-Type: ${target.contract.contentType}`);
   print(`body: ${target.contract.maskedBody(request)}`);
   const started = performance.now();
-  const fetchFn = isIdempotent(check.op) ? fetchers.fetch : fetchers.fetchOnce;
-  const outcome = await askApi(fetchFn, target, {
+  const outcome = await askApi(fetchFor(fetchers, check.op), target, {
     timeoutMs: config.timeoutMs,
     deadlineMs: config.deadlineMs,
     retries: config.retries,

@@ -6,19 +6,7 @@
  * @module
  */
 
-/**
- * The outcome of one request: a definite answer from the API, or "the API
- * could not answer".
- */
-export type Verdict = "true" | "false" | "error";
-
-/**
- * One unit of input read from ejabberd or Prosody: either a request payload,
- * or an input that cannot be a request (it still gets exactly one reply).
- */
-export type Incoming =
-  | { readonly ok: true; readonly payload: Uint8Array }
-  | { readonly ok: false; readonly reason: string };
+import type { Incoming, Verdict } from "./protocol.ts";
 
 /** The largest payload a 2-byte length can announce. */
 export const MAX_FRAME_LENGTH = 65535;

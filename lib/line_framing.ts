@@ -13,7 +13,7 @@
  * @module
  */
 
-import type { Incoming, Verdict } from "./framing.ts";
+import type { Incoming, Verdict } from "./protocol.ts";
 
 /** The default limit on a line's length in bytes (Prosody itself sends at most 1000). */
 export const MAX_LINE_LENGTH = 65535;

@@ -6,7 +6,6 @@
  * @module
  */
 
-import type { Target } from "./backend.ts";
 import type { Config, RouteConfig } from "./config.ts";
 import { ConfigError } from "./config.ts";
 import { type Contract, contractByName } from "./contracts.ts";
@@ -22,6 +21,17 @@ export interface Route {
   readonly contract: Contract;
   readonly paths: Readonly<Record<Operation, string>>;
   readonly headers: Readonly<Record<string, string>>;
+  readonly sign?: (body: string) => Promise<Record<string, string>>;
+}
+
+/** A fully resolved destination for one request, built by {@linkcode targetFor}. */
+export interface Target {
+  /** The endpoint URL. */
+  readonly url: string;
+  readonly contract: Contract;
+  /** Fixed headers: credentials, User-Agent, custom headers. */
+  readonly headers: Readonly<Record<string, string>>;
+  /** Adds per-request headers (signatures), given the exact body. */
   readonly sign?: (body: string) => Promise<Record<string, string>>;
 }
 

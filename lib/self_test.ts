@@ -7,8 +7,9 @@
  * @module
  */
 
-import { encodeFrame, type Verdict } from "./framing.ts";
+import { encodeFrame } from "./framing.ts";
 import { silentLogger } from "./logger.ts";
+import type { Verdict } from "./protocol.ts";
 import { parseRequest } from "./request.ts";
 import { EJABBERD, serve } from "./serve.ts";
 

@@ -6,16 +6,10 @@
  * @module
  */
 
-import { encodeReply, type Incoming, readFrames, type Verdict } from "./framing.ts";
+import { encodeReply, readFrames } from "./framing.ts";
 import { encodeLineReply, readLines } from "./line_framing.ts";
 import type { Logger } from "./logger.ts";
-
-/** A stdin/stdout protocol: how requests are delimited and replies encoded. */
-export interface Protocol {
-  readonly name: "ejabberd" | "prosody";
-  read(input: ReadableStream<Uint8Array>, logger: Logger): AsyncIterable<Incoming>;
-  encode(verdict: Verdict): Uint8Array;
-}
+import type { Protocol, Verdict } from "./protocol.ts";
 
 /** ejabberd's 2-byte length framing. */
 export const EJABBERD: Protocol = {
