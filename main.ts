@@ -13,7 +13,7 @@ import { runCheck } from "./lib/check.ts";
 import { ConfigError, helpText, parseCommand } from "./lib/config.ts";
 import { reportConfigError } from "./lib/log_target.ts";
 import { asksForProsody, PROSODY_RETRY_EXIT, prosodyErrorLine } from "./lib/prosody.ts";
-import { detectRuntime } from "./lib/runtime.ts";
+import { detectRuntime } from "./lib/runtime/mod.ts";
 import { runSelfTest } from "./lib/self_test.ts";
 import { VERSION } from "./lib/version.ts";
 

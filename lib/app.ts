@@ -15,7 +15,7 @@ import { fallbackFor } from "./log_target.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { createFetch } from "./fetchers.ts";
 import { createRouter } from "./router.ts";
-import type { AppendFile, Runtime } from "./runtime.ts";
+import type { AppendFile, Runtime } from "./runtime/mod.ts";
 import { EJABBERD, PROSODY, serve } from "./serve.ts";
 import { VERSION } from "./version.ts";
 

@@ -209,7 +209,7 @@ async function attempt(
     "Content-Type": target.contract.contentType,
     Accept: target.contract.accept,
     // An answer is small: no compression, so no gzip bomb. Bun decompresses what a server
-    // compresses anyway; its fetch is told not to in runtime.ts.
+    // compresses anyway; its fetch is told not to in runtime/bun.ts.
     "Accept-Encoding": "identity",
   };
   if (target.sign) Object.assign(headers, await target.sign(body));

@@ -13,7 +13,7 @@ import { escapeControl } from "./logger.ts";
 import { createMask } from "./mask.ts";
 import { hasPassword, type Operation, OPERATION_TABLE } from "./operations.ts";
 import { createRouter, targetFor } from "./router.ts";
-import type { Runtime } from "./runtime.ts";
+import type { Runtime } from "./runtime/mod.ts";
 
 /** Exit codes of `check`: 0 true, 1 false, 2 error, 130 cancelled at the prompt. */
 export const CHECK_TRUE = 0;

@@ -9,7 +9,7 @@
 
 import { type Config, ConfigError } from "./config.ts";
 import { isIdempotent, type Operation } from "./operations.ts";
-import type { Runtime } from "./runtime.ts";
+import type { Runtime } from "./runtime/mod.ts";
 
 /** The two `fetch` functions the pipeline uses. */
 export interface Fetchers {

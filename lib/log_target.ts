@@ -16,7 +16,7 @@
  */
 
 import { createLogger } from "./logger.ts";
-import type { Runtime } from "./runtime.ts";
+import type { Runtime } from "./runtime/mod.ts";
 
 /** The fallback file's name, next to ejabberd's log. */
 export const FALLBACK_LOG_NAME = "xmpp-extauth.log";
@@ -129,7 +129,7 @@ function escapeControls(text: string): string {
  *
  * @example
  * ```ts
- * import { detectRuntime } from "./runtime.ts";
+ * import { detectRuntime } from "./runtime/mod.ts";
  * // main.ts, on a ConfigError: reportConfigError(error.message, detectRuntime());
  * ```
  */

@@ -2,7 +2,7 @@
  * The program's logger: the role `@std/log` had in the design, kept in this
  * one file so that swapping the std package back in touches nothing else.
  * One line per record, `TIME LEVEL message`, written to a sink function
- * (stderr or a log file, see `runtime.ts`). Known secrets are masked in every
+ * (stderr or a log file, see `runtime/`). Known secrets are masked in every
  * line, in every encoding (`mask.ts`), as a last line of defence; messages are
  * built never to contain them. Control characters are escaped in every line,
  * so text that came from outside (user and server names, an API's message, an

@@ -40,7 +40,7 @@ import type { Logger } from "./logger.ts";
 import { type CachedOperation, hasPassword } from "./operations.ts";
 import { scrypt, timingSafeEqual } from "node:crypto";
 import type { SqlDatabase, SqliteError, SqlStatement } from "./runtime/sqlite.ts";
-import type { SqliteModule } from "./runtime.ts";
+import type { SqliteModule } from "./runtime/mod.ts";
 
 /** scrypt's parameters for the password verifiers in the file. */
 export const KDF = {
@@ -240,7 +240,7 @@ async function openStore(options: SharedCacheOptions): Promise<Store | string> {
  * import { mkdtempSync } from "node:fs";
  * import { tmpdir } from "node:os";
  * import { createLogger } from "./logger.ts";
- * import { detectRuntime } from "./runtime.ts";
+ * import { detectRuntime } from "./runtime/mod.ts";
  * import { openSharedCache } from "./shared_cache.ts";
  * const cache = await openSharedCache({
  *   path: `${mkdtempSync(`${tmpdir()}/cache-`)}/cache.db`,

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { runServe } from "../lib/app.ts";
 import { type Config, ConfigError, parseCommand } from "../lib/config.ts";
 import { encodeFrame } from "../lib/framing.ts";
-import { detectRuntime, type Runtime } from "../lib/runtime.ts";
+import { detectRuntime, type Runtime } from "../lib/runtime/mod.ts";
 import { listen, type ProgrammableServer, reply } from "./helpers/programmable_server.ts";
 
 const encoder = new TextEncoder();

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { type Config, parseCommand } from "../lib/config.ts";
 import { createFetch, fetchFor } from "../lib/fetchers.ts";
 import { OPERATIONS } from "../lib/operations.ts";
-import { detectRuntime } from "../lib/runtime.ts";
+import { detectRuntime } from "../lib/runtime/mod.ts";
 
 const real = detectRuntime();
 
