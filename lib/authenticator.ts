@@ -7,7 +7,7 @@
  */
 
 import type { OutageCache } from "./auth_cache.ts";
-import { askApi, type Outcome, type Policy } from "./backend.ts";
+import { askApi, type Clock, type Outcome, type Policy, SYSTEM_CLOCK } from "./backend.ts";
 import { CircuitBreaker } from "./breaker.ts";
 import { fetchFor } from "./fetchers.ts";
 import type { Logger } from "./logger.ts";
@@ -76,7 +76,8 @@ export interface AuthenticatorOptions {
   readonly breakerCooldownMs: number;
   /** How a refused `setpass` is answered (default `"error"`, safe for ejabberd). */
   readonly setpassFailure?: SetpassFailure;
-  readonly now?: () => number;
+  /** The clock of the breakers, the API requests and the timings logged; tests move their own. */
+  readonly clock?: Clock;
 }
 
 /** Handles one request payload and says what to reply. */
@@ -94,7 +95,8 @@ export type Handler = (payload: Uint8Array) => Promise<Verdict>;
  */
 export function createAuthenticator(options: AuthenticatorOptions): Handler {
   const { router, policy, logger, cache } = options;
-  const now = options.now ?? (() => performance.now());
+  const clock = options.clock ?? SYSTEM_CLOCK;
+  const now = () => clock.now();
   const breakers = new Map<Route, CircuitBreaker>();
   for (const route of router.routes) {
     breakers.set(
@@ -102,6 +104,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Handler {
       new CircuitBreaker({
         failures: options.breakerFailures,
         cooldownMs: options.breakerCooldownMs,
+        now,
         onChange: (state, detail) => {
           const where = route.name === "*" ? "the API" : `the API for ${route.name}`;
           if (state === "open") {
@@ -150,13 +153,19 @@ export function createAuthenticator(options: AuthenticatorOptions): Handler {
     const breaker = breakers.get(route)!;
     let outcome: Outcome;
     if (breaker.allow()) {
-      outcome = await askApi(fetchFor(options, op), targetFor(route, op, server), policy, request);
+      outcome = await askApi(
+        fetchFor(options, op),
+        targetFor(route, op, server),
+        policy,
+        request,
+        clock,
+      );
       if (outcome.kind === "answer") breaker.success();
       else breaker.failure();
     } else {
       outcome = {
         kind: "error",
-        failure: "network",
+        failure: "breaker",
         cause: `circuit breaker open, next try in ${Math.ceil(breaker.retryInMs)} ms`,
         attempts: 0,
       };

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { askApi } from "./backend.ts";
+import { askApi, type FailureKind } from "./backend.ts";
 import type { Config } from "./config.ts";
 import { createFetch, fetchFor } from "./fetchers.ts";
 import { escapeControl } from "./logger.ts";
@@ -32,7 +32,7 @@ export interface CheckRequest {
 }
 
 /** The next step for each kind of failure; `status` and `tls` are refined in {@linkcode hintFor}. */
-const HINTS: Readonly<Record<string, string>> = {
+const HINTS: Readonly<Record<FailureKind, string>> = {
   dns: "the API's host name does not resolve from this machine; check --url",
   refused: "nothing listens at that host and port; is the API running, is --url right?",
   tls: "the API's certificate was refused (see the cause); for a private CA use --ca-file",
@@ -41,6 +41,7 @@ const HINTS: Readonly<Record<string, string>> = {
   contract: "the API answered, but not with the contract (see README, 'The HTTP contract')",
   network: "the connection failed; see the cause",
   deadline: "the deadline passed",
+  breaker: "the circuit breaker is open after backend errors in a row; see the errors before it",
 };
 
 /** What the server said when it was asked for TLS on a port that speaks plain HTTP. */
@@ -83,7 +84,7 @@ export function hintFor(
     }
     if (status >= 500) return "the API failed; its own logs say why";
   }
-  return HINTS[failure] ?? HINTS.network!;
+  return HINTS[failure as FailureKind] ?? HINTS.network;
 }
 
 /**

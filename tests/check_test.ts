@@ -13,6 +13,8 @@ import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { FailureKind } from "../lib/backend.ts";
+import { hintFor } from "../lib/check.ts";
 import { VERSION } from "../lib/version.ts";
 import { type Api, type Mode, slow, startApi } from "./helpers/api_server.ts";
 import { listen, type ProgrammableServer, reply } from "./helpers/programmable_server.ts";
@@ -371,3 +373,22 @@ for (const runner of runners()) {
     );
   });
 }
+
+describe("hintFor", () => {
+  it("has a hint for every failure kind, the open breaker included", () => {
+    const kinds = [
+      "dns",
+      "refused",
+      "tls",
+      "timeout",
+      "network",
+      "status",
+      "contract",
+      "deadline",
+      "breaker",
+    ] as const satisfies readonly FailureKind[];
+    const hints = kinds.map((kind) => hintFor(kind, undefined, "", "https://example.org/x"));
+    assert.equal(new Set(hints).size, kinds.length, "each kind its own hint");
+    assert.match(hintFor("breaker", undefined, "", "https://example.org/x"), /circuit breaker/);
+  });
+});
