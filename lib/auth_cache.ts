@@ -14,6 +14,7 @@
  * @module
  */
 
+import { checkNumber } from "./check_number.ts";
 import { type CachedOperation, hasPassword } from "./operations.ts";
 
 /**
@@ -112,17 +113,6 @@ const TAG_USER = 1;
 const TAG_PASSWORD = 2;
 const encoder = new TextEncoder();
 
-/** Checks one numeric option of a cache. @throws {RangeError} */
-export function checkOption(name: string, value: number, integer: boolean): void {
-  if (!Number.isFinite(value) || value < 0 || (integer && !Number.isInteger(value))) {
-    throw new RangeError(
-      `Cannot create auth cache: ${name} must be a ${
-        integer ? "whole" : "finite"
-      } number >= 0, got ${value}`,
-    );
-  }
-}
-
 /**
  * Encodes the user and server, and the password if given, unambiguously:
  * a tag byte (so a user MAC can never equal a password MAC), then each string
@@ -220,9 +210,9 @@ export class AuthCache implements OutageCache {
    * ```
    */
   static async create(options: AuthCacheOptions): Promise<AuthCache> {
-    checkOption("ttlMs", options.ttlMs, false);
-    checkOption("staleTtlMs", options.staleTtlMs, false);
-    checkOption("maxEntries", options.maxEntries, true);
+    checkNumber("auth cache", "ttlMs", options.ttlMs);
+    checkNumber("auth cache", "staleTtlMs", options.staleTtlMs);
+    checkNumber("auth cache", "maxEntries", options.maxEntries, { integer: true });
     const enabled = (options.ttlMs > 0 || options.staleTtlMs > 0) && options.maxEntries > 0;
     const key = enabled
       ? await crypto.subtle.generateKey({ name: "HMAC", hash: "SHA-256" }, false, [

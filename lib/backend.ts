@@ -7,6 +7,7 @@
  * @module
  */
 
+import { concatBytes } from "./bytes.ts";
 import type { Interpretation } from "./contracts.ts";
 import { createMask, type Mask } from "./mask.ts";
 import { isIdempotent, type Operation } from "./operations.ts";
@@ -321,13 +322,7 @@ async function readAnswer(response: Response, limit: number): Promise<string | u
     }
     chunks.push(value);
   }
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return new TextDecoder().decode(bytes);
+  return new TextDecoder().decode(concatBytes(chunks, size));
 }
 
 /**

@@ -8,6 +8,8 @@
  * @module
  */
 
+import { checkNumber } from "./check_number.ts";
+
 /**
  * `"closed"`: requests go to the API. `"open"`: requests are refused at once.
  * `"half-open"`: the cooldown is over and one probe request is out.
@@ -42,16 +44,6 @@ export interface BreakerOptions {
    * again (`"closed"`); a failed probe keeps it open and is not reported.
    */
   readonly onChange?: (state: BreakerState, detail: BreakerChange) => void;
-}
-
-function checkOption(name: string, value: number, integer: boolean, infinite = false): void {
-  const finite = Number.isFinite(value) || (infinite && value === Infinity);
-  if (!finite || value < 0 || (integer && !Number.isInteger(value))) {
-    const kind = integer ? "a whole number" : "a number";
-    throw new RangeError(
-      `Cannot create circuit breaker: ${name} must be ${kind} >= 0, got ${value}`,
-    );
-  }
 }
 
 /**
@@ -111,9 +103,11 @@ export class CircuitBreaker {
    * ```
    */
   constructor(options: BreakerOptions) {
-    checkOption("failures", options.failures, true);
-    checkOption("cooldownMs", options.cooldownMs, false);
-    checkOption("probeTimeoutMs", options.probeTimeoutMs ?? Infinity, false, true);
+    checkNumber("circuit breaker", "failures", options.failures, { integer: true });
+    checkNumber("circuit breaker", "cooldownMs", options.cooldownMs);
+    checkNumber("circuit breaker", "probeTimeoutMs", options.probeTimeoutMs ?? Infinity, {
+      infinite: true,
+    });
     this.#threshold = options.failures;
     this.#cooldownMs = options.cooldownMs;
     this.#probeTimeoutMs = options.probeTimeoutMs ?? Infinity;

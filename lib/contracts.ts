@@ -161,9 +161,9 @@ export const FORM_STATUS_CONTRACT: Contract = {
       }
       return {
         kind: "error",
-        cause: `HTTP ${status} ${status === 200 ? "with a body other than true/false" : ""}: ${
+        cause: `HTTP ${status}${status === 200 ? " with a body other than true/false" : ""}: ${
           snippet(body, mask)
-        }`.replace(/ +:/, ":"),
+        }`,
       };
     }
     if (WRITE_OK.has(status)) return { kind: "answer", value: true };

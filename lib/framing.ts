@@ -6,6 +6,7 @@
  * @module
  */
 
+import { concatBytes } from "./bytes.ts";
 import type { Incoming, Verdict } from "./protocol.ts";
 
 /** The largest payload a 2-byte length can announce. */
@@ -111,7 +112,7 @@ export async function* readFrames(
         partsLength += chunk.length;
         if (needed < 0 && partsLength >= 2) needed = 2 + frameLength(parts);
         if (needed < 0 || partsLength < needed) continue;
-        chunk = concat(parts, partsLength);
+        chunk = concatBytes(parts, partsLength);
         parts = [];
         partsLength = 0;
         needed = -1;
@@ -149,14 +150,4 @@ function frameLength(parts: readonly Uint8Array[]): number {
   const high = first[0]!;
   const low = first.length > 1 ? first[1]! : parts[1]![0]!;
   return (high << 8) | low;
-}
-
-function concat(parts: readonly Uint8Array[], length: number): Uint8Array {
-  const joined = new Uint8Array(length);
-  let at = 0;
-  for (const part of parts) {
-    joined.set(part, at);
-    at += part.length;
-  }
-  return joined;
 }

@@ -13,6 +13,7 @@
  * @module
  */
 
+import { concatBytes } from "./bytes.ts";
 import type { Incoming, Verdict } from "./protocol.ts";
 
 /** The default limit on a line's length in bytes (Prosody itself sends at most 1000). */
@@ -117,15 +118,7 @@ export async function* readLines(
       };
     } else if (payloadLength > 0) {
       let line = tail;
-      if (partsLength > 0) {
-        line = new Uint8Array(length);
-        let offset = 0;
-        for (const part of parts) {
-          line.set(part, offset);
-          offset += part.length;
-        }
-        line.set(tail, offset);
-      }
+      if (partsLength > 0) line = concatBytes([...parts, tail], length);
       result = { ok: true, payload: line.subarray(0, payloadLength) };
     }
     parts = [];

@@ -28,7 +28,6 @@
 import {
   AuthCache,
   type CacheLookup,
-  checkOption,
   encodeInput,
   type EntryTimes,
   type Freshness,
@@ -36,6 +35,7 @@ import {
   semantics,
   toKey,
 } from "./auth_cache.ts";
+import { checkNumber } from "./check_number.ts";
 import type { Logger } from "./logger.ts";
 import { type CachedOperation, hasPassword } from "./operations.ts";
 import { scrypt, timingSafeEqual } from "node:crypto";
@@ -255,9 +255,9 @@ async function openStore(options: SharedCacheOptions): Promise<Store | string> {
  * ```
  */
 export async function openSharedCache(options: SharedCacheOptions): Promise<OutageCache> {
-  checkOption("ttlMs", options.ttlMs, false);
-  checkOption("staleTtlMs", options.staleTtlMs, false);
-  checkOption("maxEntries", options.maxEntries, true);
+  checkNumber("auth cache", "ttlMs", options.ttlMs);
+  checkNumber("auth cache", "staleTtlMs", options.staleTtlMs);
+  checkNumber("auth cache", "maxEntries", options.maxEntries, { integer: true });
   const memory = await AuthCache.create(options);
   if (!memory.enabled) return memory;
   const store = await openStore(options);

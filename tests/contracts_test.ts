@@ -303,3 +303,17 @@ describe("form-status contract: answers", () => {
     }
   });
 });
+
+describe("form-status contract: causes", () => {
+  it("keeps the API's own ' :' in a body it quotes", () => {
+    const result = FORM_STATUS_CONTRACT.interpret("auth", { status: 200, body: "error : locked" });
+    assert.deepEqual(result, {
+      kind: "error",
+      cause: "HTTP 200 with a body other than true/false: error : locked",
+    });
+    assert.deepEqual(FORM_STATUS_CONTRACT.interpret("isuser", { status: 500, body: "a : b" }), {
+      kind: "error",
+      cause: "HTTP 500: a : b",
+    });
+  });
+});

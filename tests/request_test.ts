@@ -1,5 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { concatBytes } from "../lib/bytes.ts";
 import { OPERATIONS } from "../lib/operations.ts";
 import { parseRequest, type ParseResult } from "../lib/request.ts";
 import { prng } from "./helpers/bytes.ts";
@@ -9,14 +10,7 @@ const bytes = (text: string): Uint8Array => encoder.encode(text);
 const parse = (text: string): ParseResult => parseRequest(bytes(text));
 
 function concat(...parts: (string | Uint8Array)[]): Uint8Array {
-  const arrays = parts.map((p) => (typeof p === "string" ? bytes(p) : p));
-  const out = new Uint8Array(arrays.reduce((n, a) => n + a.length, 0));
-  let offset = 0;
-  for (const a of arrays) {
-    out.set(a, offset);
-    offset += a.length;
-  }
-  return out;
+  return concatBytes(parts.map((p) => (typeof p === "string" ? bytes(p) : p)));
 }
 
 function okRequest(result: ParseResult) {

@@ -18,6 +18,7 @@ import { existsSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { concatBytes } from "../../lib/bytes.ts";
 
 /** The repository root (where main.ts is). */
 export const REPO_ROOT: string = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -92,13 +93,7 @@ export function frame(payload: string | Uint8Array): Uint8Array {
 
 /** Concatenates byte arrays. */
 export function concat(...parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
+  return concatBytes(parts);
 }
 
 /** Hex dump for assertion messages: `00 02 00 01`. */
