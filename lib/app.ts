@@ -34,10 +34,11 @@ export interface Logging {
  * Secrets from the environment and `fileSecrets` are masked in every line.
  *
  * @throws {ConfigError} when the log file cannot be opened.
- * @example
- * ```ts
+ * @example Log as the config asks (needs a parsed config and the runtime)
+ * ```ts ignore
  * import { createLogging } from "./app.ts";
- * // const { logger } = createLogging(config, runtime);
+ * const { logger, reopen } = createLogging(config, runtime, router.secrets);
+ * runtime.onSignal("SIGHUP", reopen);
  * ```
  */
 export function createLogging(
@@ -113,10 +114,10 @@ export function createLogging(
  * input, and returns the exit code.
  *
  * @throws {ConfigError} when a secret or CA file is unusable (before reading stdin).
- * @example
- * ```ts
+ * @example Serve until stdin closes (main.ts; reads the real stdin)
+ * ```ts ignore
  * import { runServe } from "./app.ts";
- * // runtime.exit(await runServe(config, runtime));
+ * runtime.exit(await runServe(config, runtime));
  * ```
  */
 export async function runServe(config: Config, runtime: Runtime): Promise<number> {

@@ -164,12 +164,21 @@ export function toKey(mac: ArrayBuffer | Uint8Array): string {
  *
  * @example Remember a login and serve it while the API is down
  * ```ts
+ * import assert from "node:assert/strict";
  * import { AuthCache } from "./auth_cache.ts";
- * const cache = await AuthCache.create({ ttlMs: 60_000, staleTtlMs: 3_600_000, maxEntries: 10_000 });
+ * const cache = await AuthCache.create({
+ *   ttlMs: 60_000,
+ *   staleTtlMs: 3_600_000,
+ *   maxEntries: 10_000,
+ *   now: () => 0,
+ * });
  * await cache.remember("auth", "alice", "example.com", "s3cret");
- * await cache.lookup("auth", "alice", "example.com", "s3cret", "fresh"); // { hit: true, ageMs: 0 }
- * await cache.lookup("auth", "alice", "example.com", "wrong", "stale"); // { hit: false }
+ * const right = await cache.lookup("auth", "alice", "example.com", "s3cret", "fresh");
+ * assert.deepEqual(right, { hit: true, ageMs: 0 });
+ * const wrong = await cache.lookup("auth", "alice", "example.com", "wrong", "stale");
+ * assert.deepEqual(wrong, { hit: false });
  * await cache.forget("alice", "example.com"); // e.g. after a successful setpass
+ * assert.equal(cache.size, 0);
  * ```
  */
 export class AuthCache implements OutageCache {
@@ -204,9 +213,10 @@ export class AuthCache implements OutageCache {
    *
    * @example Create a cache from the command-line options
    * ```ts
+   * import assert from "node:assert/strict";
    * import { AuthCache } from "./auth_cache.ts";
    * const cache = await AuthCache.create({ ttlMs: 0, staleTtlMs: 3_600_000, maxEntries: 10_000 });
-   * cache.enabled; // true: stale answers only, the API is always asked first
+   * assert.equal(cache.enabled, true);
    * ```
    */
   static async create(options: AuthCacheOptions): Promise<AuthCache> {
@@ -228,10 +238,11 @@ export class AuthCache implements OutageCache {
    *
    * @example Count the entries
    * ```ts
+   * import assert from "node:assert/strict";
    * import { AuthCache } from "./auth_cache.ts";
    * const cache = await AuthCache.create({ ttlMs: 60_000, staleTtlMs: 0, maxEntries: 10 });
    * await cache.remember("isuser", "alice", "example.com");
-   * cache.size; // 1
+   * assert.equal(cache.size, 1);
    * ```
    */
   get size(): number {
@@ -246,6 +257,7 @@ export class AuthCache implements OutageCache {
    *
    * @example Serve a remembered answer only while it is fresh
    * ```ts
+   * import assert from "node:assert/strict";
    * import { AuthCache } from "./auth_cache.ts";
    * let clock = 0;
    * const cache = await AuthCache.create({
@@ -256,8 +268,8 @@ export class AuthCache implements OutageCache {
    * });
    * await cache.remember("isuser", "alice", "example.com");
    * clock = 5_000;
-   * await cache.lookup("isuser", "alice", "example.com", undefined, "fresh"); // { hit: false }
-   * await cache.lookup("isuser", "alice", "example.com", undefined, "stale"); // { hit: true, ageMs: 5000 }
+   * assert.deepEqual(await cache.lookup("isuser", "alice", "example.com", undefined, "fresh"), { hit: false });
+   * assert.deepEqual(await cache.lookup("isuser", "alice", "example.com", undefined, "stale"), { hit: true, ageMs: 5000 });
    * ```
    */
   async lookup(
@@ -305,10 +317,13 @@ export class AuthCache implements OutageCache {
    *
    * @example Remember a successful login
    * ```ts
+   * import assert from "node:assert/strict";
    * import { AuthCache } from "./auth_cache.ts";
-   * const cache = await AuthCache.create({ ttlMs: 60_000, staleTtlMs: 0, maxEntries: 10 });
+   * const options = { ttlMs: 60_000, staleTtlMs: 0, maxEntries: 10, now: () => 0 };
+   * const cache = await AuthCache.create(options);
    * await cache.remember("auth", "alice", "example.com", "s3cret");
-   * await cache.lookup("isuser", "alice", "example.com", undefined, "fresh"); // { hit: true, ageMs: 0 }
+   * const exists = await cache.lookup("isuser", "alice", "example.com", undefined, "fresh");
+   * assert.deepEqual(exists, { hit: true, ageMs: 0 });
    * ```
    */
   async remember(
@@ -352,11 +367,12 @@ export class AuthCache implements OutageCache {
    *
    * @example Forget a user whose password changed
    * ```ts
+   * import assert from "node:assert/strict";
    * import { AuthCache } from "./auth_cache.ts";
    * const cache = await AuthCache.create({ ttlMs: 60_000, staleTtlMs: 0, maxEntries: 10 });
    * await cache.remember("auth", "alice", "example.com", "old");
    * await cache.forget("alice", "example.com");
-   * cache.size; // 0
+   * assert.equal(cache.size, 0);
    * ```
    */
   async forget(user: string, server: string): Promise<void> {

@@ -29,7 +29,7 @@ export type SetpassFailure = "error" | "false";
  * The reply for a `setpass` that did not succeed, for a server (the
  * operations table's `refusedReply`).
  *
- * @example
+ * @example Only ejabberd gets an error for a refused change
  * ```ts
  * import assert from "node:assert/strict";
  * import { setpassFailureFor } from "./authenticator.ts";
@@ -45,7 +45,7 @@ export function setpassFailureFor(server: XmppServer): SetpassFailure {
  * Whether an error reply to this payload must stay error whatever `--on-error`
  * says: a `setpass` when {@linkcode SetpassFailure} is `"error"`.
  *
- * @example
+ * @example A setpass error stands in ejabberd mode
  * ```ts
  * import assert from "node:assert/strict";
  * import { errorMustStand } from "./authenticator.ts";
@@ -87,10 +87,17 @@ export type Handler = (payload: Uint8Array) => Promise<Verdict>;
  * Creates the request handler.
  *
  * @example Answer one request
- * ```ts
+ * ```ts ignore
  * import { createAuthenticator } from "./authenticator.ts";
- * // const handle = createAuthenticator({ router, policy, fetch, logger, breakerFailures: 5, breakerCooldownMs: 5000 });
- * // await handle(new TextEncoder().encode("isuser:alice:example.com")); // "true" | "false" | "error"
+ * const handle = createAuthenticator({
+ *   router,
+ *   policy,
+ *   fetch,
+ *   logger,
+ *   breakerFailures: 5,
+ *   breakerCooldownMs: 5000,
+ * });
+ * await handle(new TextEncoder().encode("isuser:alice:example.com")); // "true" | "false" | "error"
  * ```
  */
 export function createAuthenticator(options: AuthenticatorOptions): Handler {

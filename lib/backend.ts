@@ -65,11 +65,14 @@ export const ANSWER_LIMIT = 65536;
  * Classifies an exception thrown by `fetch` (the wording differs between
  * Deno and Bun) into a kind and a short cause.
  *
- * @example
+ * @example Deno's wording for a refused connection
  * ```ts
+ * import assert from "node:assert/strict";
  * import { classifyFetchError } from "./backend.ts";
- * classifyFetchError(new TypeError("error sending request: Connection refused (os error 111)"));
- * // { failure: "refused", cause: "connection refused" }
+ * assert.deepEqual(
+ *   classifyFetchError(new TypeError("error sending request: Connection refused (os error 111)")),
+ *   { failure: "refused", cause: "connection refused" },
+ * );
  * ```
  */
 export function classifyFetchError(error: unknown): { failure: FailureKind; cause: string } {
@@ -142,8 +145,8 @@ function retryable(op: Operation, failure: FailureKind, status: number | undefin
  * Asks the API once (with retries where safe) and returns what it said.
  * `fetchFn` is the runtime's `fetch` (or one with a private CA).
  *
- * @example Ask the API whether a user exists
- * ```ts
+ * @example Ask the API whether a user exists (needs an API listening)
+ * ```ts ignore
  * import { askApi } from "./backend.ts";
  * import { JSON_CONTRACT } from "./contracts.ts";
  * const outcome = await askApi(fetch, {

@@ -55,6 +55,7 @@ export interface BreakerOptions {
  *
  * @example Guard the API calls
  * ```ts
+ * import assert from "node:assert/strict";
  * import { CircuitBreaker } from "./breaker.ts";
  * const breaker = new CircuitBreaker({
  *   failures: 5,
@@ -72,7 +73,7 @@ export interface BreakerOptions {
  *     return "error";
  *   }
  * }
- * await ask(() => Promise.resolve(true)); // "true"
+ * assert.equal(await ask(() => Promise.resolve(true)), "true");
  * ```
  */
 export class CircuitBreaker {
@@ -96,10 +97,11 @@ export class CircuitBreaker {
    *
    * @example A disabled breaker
    * ```ts
+   * import assert from "node:assert/strict";
    * import { CircuitBreaker } from "./breaker.ts";
    * const breaker = new CircuitBreaker({ failures: 0, cooldownMs: 5_000 });
    * breaker.failure();
-   * breaker.allow(); // true, always
+   * assert.equal(breaker.allow(), true);
    * ```
    */
   constructor(options: BreakerOptions) {
@@ -123,8 +125,9 @@ export class CircuitBreaker {
    *
    * @example Read the state
    * ```ts
+   * import assert from "node:assert/strict";
    * import { CircuitBreaker } from "./breaker.ts";
-   * new CircuitBreaker({ failures: 5, cooldownMs: 5_000 }).state; // "closed"
+   * assert.equal(new CircuitBreaker({ failures: 5, cooldownMs: 5_000 }).state, "closed");
    * ```
    */
   get state(): BreakerState {
@@ -137,12 +140,13 @@ export class CircuitBreaker {
    *
    * @example Tell how long the API will be left alone
    * ```ts
+   * import assert from "node:assert/strict";
    * import { CircuitBreaker } from "./breaker.ts";
    * let clock = 0;
    * const breaker = new CircuitBreaker({ failures: 1, cooldownMs: 5_000, now: () => clock });
    * breaker.failure();
    * clock = 2_000;
-   * breaker.retryInMs; // 3000
+   * assert.equal(breaker.retryInMs, 3000);
    * ```
    */
   get retryInMs(): number {
@@ -158,11 +162,12 @@ export class CircuitBreaker {
    *
    * @example Refuse while open
    * ```ts
+   * import assert from "node:assert/strict";
    * import { CircuitBreaker } from "./breaker.ts";
    * const breaker = new CircuitBreaker({ failures: 1, cooldownMs: 5_000 });
-   * breaker.allow(); // true
+   * assert.equal(breaker.allow(), true);
    * breaker.failure();
-   * breaker.allow(); // false
+   * assert.equal(breaker.allow(), false);
    * ```
    */
   allow(): boolean {
@@ -191,14 +196,15 @@ export class CircuitBreaker {
    *
    * @example Close after a successful probe
    * ```ts
+   * import assert from "node:assert/strict";
    * import { CircuitBreaker } from "./breaker.ts";
    * let clock = 0;
    * const breaker = new CircuitBreaker({ failures: 1, cooldownMs: 5_000, now: () => clock });
    * breaker.failure();
    * clock = 5_000;
-   * breaker.allow(); // true: the probe
+   * assert.equal(breaker.allow(), true);
    * breaker.success();
-   * breaker.state; // "closed"
+   * assert.equal(breaker.state, "closed");
    * ```
    */
   success(): void {
@@ -219,12 +225,13 @@ export class CircuitBreaker {
    *
    * @example Open after three errors in a row
    * ```ts
+   * import assert from "node:assert/strict";
    * import { CircuitBreaker } from "./breaker.ts";
    * const breaker = new CircuitBreaker({ failures: 3, cooldownMs: 5_000 });
    * breaker.failure();
    * breaker.failure();
    * breaker.failure();
-   * breaker.state; // "open"
+   * assert.equal(breaker.state, "open");
    * ```
    */
   failure(): void {

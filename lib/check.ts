@@ -91,10 +91,10 @@ export function hintFor(
  * Reads the password for `check`: from a terminal prompt with echo off, or
  * from stdin (one trailing newline removed).
  *
- * @example
- * ```ts
+ * @example Read the password (prompts on a terminal, so it cannot run here)
+ * ```ts ignore
  * import { readPassword } from "./check.ts";
- * // const password = await readPassword(runtime);
+ * const password = await readPassword(runtime);
  * ```
  */
 export async function readPassword(runtime: Runtime): Promise<string> {
@@ -110,9 +110,10 @@ export async function readPassword(runtime: Runtime): Promise<string> {
  * (main.ts passes `console.log`).
  *
  * @example Check a login
- * ```ts
+ * ```ts ignore
  * import { runCheck } from "./check.ts";
- * // const code = await runCheck(config, { op: "auth", user: "alice", server: "example.com" }, runtime, console.log);
+ * const request = { op: "auth", user: "alice", server: "example.com" } as const;
+ * const code = await runCheck(config, request, runtime, console.log);
  * ```
  */
 export async function runCheck(

@@ -111,6 +111,7 @@ const MONGOOSEIM_LIMIT_MS = 10_000;
  * @throws {ConfigError} with a one-line message for anything invalid.
  * @example Parse a serving command line
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseCommand } from "./config.ts";
  * const command = parseCommand({
  *   args: ["--url", "http://127.0.0.1:8080/auth", "--timeout", "2s"],
@@ -118,7 +119,8 @@ const MONGOOSEIM_LIMIT_MS = 10_000;
  *   envNames: () => [],
  *   readFile: () => new Uint8Array(),
  * });
- * // command.kind === "serve", command.config.timeoutMs === 2000
+ * assert.equal(command.kind, "serve");
+ * if (command.kind === "serve") assert.equal(command.config.timeoutMs, 2000);
  * ```
  */
 export function parseCommand(sources: ConfigSources): Command {

@@ -13,7 +13,7 @@ export class ConfigError extends Error {
 /**
  * Throws a {@linkcode ConfigError} with this message.
  *
- * @example
+ * @example Refuse a command line
  * ```ts
  * import assert from "node:assert/strict";
  * import { ConfigError, fail } from "./config_error.ts";

@@ -22,7 +22,7 @@ export const CONTRACT_NAMES: readonly ContractName[] = Object.keys(
 /**
  * Tells whether `name` is one of the {@linkcode CONTRACT_NAMES}.
  *
- * @example
+ * @example Check a --contract value
  * ```ts
  * import assert from "node:assert/strict";
  * import { isContractName } from "./contracts.ts";
@@ -178,10 +178,12 @@ export const FORM_STATUS_CONTRACT: Contract = {
 /**
  * Looks up a contract by name.
  *
- * @example
+ * @example The json contract's login endpoint
  * ```ts
+ * import assert from "node:assert/strict";
  * import { contractByName } from "./contracts.ts";
- * contractByName("json").endpoints.auth; // "login"
+ * assert.equal(contractByName("json").endpoints.auth, "login");
+ * assert.equal(contractByName("form-status").endpoints.auth, "check_password");
  * ```
  */
 export function contractByName(name: ContractName): Contract {

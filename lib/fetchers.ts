@@ -24,10 +24,10 @@ export interface Fetchers {
  * given, and one that never re-sends for operations that must run once.
  *
  * @throws {ConfigError} when the CA file is unreadable or holds no certificate.
- * @example
- * ```ts
+ * @example Make the fetchers for a config (needs a parsed config and the runtime)
+ * ```ts ignore
  * import { createFetch } from "./fetchers.ts";
- * // const { fetch, fetchOnce } = createFetch(config, runtime);
+ * const { fetch, fetchOnce } = createFetch(config, runtime);
  * ```
  */
 export function createFetch(config: Config, runtime: Runtime): Fetchers {

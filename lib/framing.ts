@@ -28,8 +28,9 @@ export const REPLY_ERROR: Uint8Array = Uint8Array.of(0, 2, 0, 2);
  *
  * @example Encode a verdict
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeReply } from "./framing.ts";
- * encodeReply("true"); // Uint8Array [0, 2, 0, 1]
+ * assert.deepEqual(encodeReply("true"), Uint8Array.of(0, 2, 0, 1));
  * ```
  */
 export function encodeReply(verdict: Verdict): Uint8Array {
@@ -49,8 +50,9 @@ export function encodeReply(verdict: Verdict): Uint8Array {
  *
  * @example Frame a request
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeFrame } from "./framing.ts";
- * encodeFrame(new TextEncoder().encode("isuser:alice:example.com"));
+ * assert.deepEqual(encodeFrame(new TextEncoder().encode("hi")), Uint8Array.of(0, 2, 0x68, 0x69));
  * ```
  */
 export function encodeFrame(payload: Uint8Array): Uint8Array {
@@ -83,11 +85,14 @@ export interface FrameEnd {
  *
  * @example Read frames from stdin
  * ```ts
+ * import assert from "node:assert/strict";
  * import { readFrames } from "./framing.ts";
  * const input = new Blob([Uint8Array.of(0, 2, 0x68, 0x69)]).stream();
+ * const payloads: string[] = [];
  * for await (const incoming of readFrames(input)) {
- *   if (incoming.ok) new TextDecoder().decode(incoming.payload); // "hi"
+ *   if (incoming.ok) payloads.push(new TextDecoder().decode(incoming.payload));
  * }
+ * assert.deepEqual(payloads, ["hi"]);
  * ```
  */
 export async function* readFrames(

@@ -46,8 +46,9 @@ export interface ReadLinesOptions {
  *
  * @example Encode a verdict
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeLineReply } from "./line_framing.ts";
- * encodeLineReply("true"); // Uint8Array [0x31, 0x0a], "1\n"
+ * assert.deepEqual(encodeLineReply("true"), new TextEncoder().encode("1\n"));
  * ```
  */
 export function encodeLineReply(verdict: Verdict): Uint8Array {
@@ -82,11 +83,14 @@ export function encodeLineReply(verdict: Verdict): Uint8Array {
  *
  * @example Read lines from stdin
  * ```ts
+ * import assert from "node:assert/strict";
  * import { readLines } from "./line_framing.ts";
  * const input = new Blob(["isuser:alice:example.com\n"]).stream();
+ * const lines: string[] = [];
  * for await (const incoming of readLines(input)) {
- *   if (incoming.ok) new TextDecoder().decode(incoming.payload); // "isuser:alice:example.com"
+ *   if (incoming.ok) lines.push(new TextDecoder().decode(incoming.payload));
  * }
+ * assert.deepEqual(lines, ["isuser:alice:example.com"]);
  * ```
  */
 export async function* readLines(

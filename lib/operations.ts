@@ -199,7 +199,7 @@ export function isIdempotent(op: Operation): boolean {
 /**
  * Tells whether a remembered success may answer this operation.
  *
- * @example
+ * @example Only auth and isuser are cached
  * ```ts
  * import assert from "node:assert/strict";
  * import { isCached } from "./operations.ts";

@@ -185,7 +185,7 @@ export const SECRET_FLAGS: Readonly<Record<string, string>> = {
 /**
  * Turns an option name into its environment variable.
  *
- * @example
+ * @example The variable of --on-error
  * ```ts
  * import assert from "node:assert/strict";
  * import { envName } from "./options.ts";
@@ -201,8 +201,9 @@ export function envName(option: string): string {
  *
  * @example Print help
  * ```ts
+ * import assert from "node:assert/strict";
  * import { helpText } from "./options.ts";
- * const text = helpText(); // printed by main.ts for --help
+ * assert.match(helpText(), /^ {6}--timeout DUR +time per HTTP attempt \[5s\]$/m);
  * ```
  */
 export function helpText(): string {

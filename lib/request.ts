@@ -72,9 +72,12 @@ export function invalidName(field: "user" | "server", name: string): string | un
  *
  * @example Parse a login with a colon in the password
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseRequest } from "./request.ts";
- * const r = parseRequest(new TextEncoder().encode("auth:alice:example.com:a:b"));
- * // { ok: true, request: { op: "auth", user: "alice", server: "example.com", password: "a:b" } }
+ * assert.deepEqual(parseRequest(new TextEncoder().encode("auth:alice:example.com:a:b")), {
+ *   ok: true,
+ *   request: { op: "auth", user: "alice", server: "example.com", password: "a:b" },
+ * });
  * ```
  */
 export function parseRequest(payload: Uint8Array): ParseResult {

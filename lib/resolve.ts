@@ -39,7 +39,7 @@ const RANK: Readonly<Record<Source, number>> = { flag: 0, environment: 1, file: 
 /**
  * Whether a value from `a` wins over (or ties with) one from `b`.
  *
- * @example
+ * @example The environment beats the file
  * ```ts
  * import assert from "node:assert/strict";
  * import { atLeastAsStrong } from "./resolve.ts";
@@ -143,7 +143,7 @@ export function createResolver(sources: ResolverSources): Resolver {
  * otherwise be ignored without a word), suggesting the nearest name.
  *
  * @throws {ConfigError} naming the variable.
- * @example
+ * @example A misspelt variable
  * ```ts
  * import assert from "node:assert/strict";
  * import { checkEnvironmentNames } from "./resolve.ts";

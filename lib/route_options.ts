@@ -14,7 +14,7 @@ import type { Raw } from "./options.ts";
  * `--endpoint OP=PATH` values: the path of each renamed operation.
  *
  * @throws {ConfigError} for an unknown operation or a missing or bad path.
- * @example
+ * @example Rename the login endpoint
  * ```ts
  * import assert from "node:assert/strict";
  * import { parseEndpoints } from "./route_options.ts";
@@ -49,7 +49,7 @@ export function parseEndpoints(
  * error says what is wrong with it, never what it is.
  *
  * @throws {ConfigError} for a value that is not a header or sets one the program sets.
- * @example
+ * @example One extra header
  * ```ts
  * import assert from "node:assert/strict";
  * import { parseHeaders } from "./route_options.ts";
@@ -94,7 +94,7 @@ export function parseHeaders(values: readonly string[], where: string): [string,
  * A checked `--url`, trailing slashes removed.
  *
  * @throws {ConfigError} for a URL that is not http(s), holds credentials, a query or a fragment.
- * @example
+ * @example A trailing slash is dropped
  * ```ts
  * import assert from "node:assert/strict";
  * import { checkUrl } from "./route_options.ts";

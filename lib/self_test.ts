@@ -42,10 +42,12 @@ const GOOD = new Set(["wonderland", "with:colons: and spaces", "pässwörd ✓",
 /**
  * Runs the self-test and returns a one-line summary and whether it passed.
  *
- * @example
+ * @example Run the self-test
  * ```ts
+ * import assert from "node:assert/strict";
  * import { runSelfTest } from "./self_test.ts";
- * const { ok, summary } = await runSelfTest();
+ * const { ok } = await runSelfTest();
+ * assert.equal(ok, true);
  * ```
  */
 export async function runSelfTest(): Promise<{ ok: boolean; summary: string }> {

@@ -61,17 +61,20 @@ export interface ServeResult {
  *
  * @example Serve stdin
  * ```ts
+ * import assert from "node:assert/strict";
  * import { EJABBERD, serve } from "./serve.ts";
  * import { silentLogger } from "./logger.ts";
  * const input = new Blob([Uint8Array.of(0, 1, 0x78)]).stream();
+ * const written: number[] = [];
  * await serve({
  *   input,
- *   write: (bytes) => console.error(bytes),
+ *   write: (bytes) => written.push(...bytes),
  *   handle: () => Promise.resolve("false"),
  *   protocol: EJABBERD,
  *   logger: silentLogger,
  *   onError: "error",
  * });
+ * assert.deepEqual(written, [0, 2, 0, 0]);
  * ```
  */
 export async function serve(options: ServeOptions): Promise<ServeResult> {
