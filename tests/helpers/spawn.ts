@@ -57,6 +57,14 @@ export const BUN: Runner = {
   prefix: [MAIN_TS],
 };
 
+/**
+ * How to run a TypeScript file with the runtime that runs the tests:
+ * `[deno, "run", "-A", script]` or `[bun, script]`.
+ */
+export function scriptCommand(script: string): [string, ...string[]] {
+  return isBun ? [process.execPath, script] : [process.execPath, "run", "-A", script];
+}
+
 /** The compiled binary from `EXTAUTH_TEST_BINARY`, or undefined when it is not set. */
 export function binaryRunner(): Runner | undefined {
   const path = process.env.EXTAUTH_TEST_BINARY;
