@@ -13,9 +13,10 @@
  * @module
  */
 
-import { detectRuntime, restartWithoutJit } from "./lib/runtime.ts";
+import { restartWithoutJit } from "./lib/runtime/jit.ts";
 
-restartWithoutJit();
+await restartWithoutJit();
+const { detectRuntime } = await import("./lib/runtime/mod.ts");
 const runtime = detectRuntime();
 const { ConfigError, helpText, parseCommand } = await import("./lib/config.ts");
 

@@ -13,8 +13,9 @@ import { formatDuration } from "./duration.ts";
 import { describeProxy, proxyFor, type ProxySettings } from "./environment.ts";
 import { fallbackFor } from "./log_target.ts";
 import { createLogger, type Logger } from "./logger.ts";
+import { createFetch } from "./fetchers.ts";
 import { createRouter } from "./router.ts";
-import type { AppendFile, Runtime } from "./runtime.ts";
+import type { AppendFile, Runtime } from "./runtime/mod.ts";
 import { EJABBERD, PROSODY, serve } from "./serve.ts";
 import { VERSION } from "./version.ts";
 
@@ -33,10 +34,11 @@ export interface Logging {
  * Secrets from the environment and `fileSecrets` are masked in every line.
  *
  * @throws {ConfigError} when the log file cannot be opened.
- * @example
- * ```ts
+ * @example Log as the config asks (needs a parsed config and the runtime)
+ * ```ts ignore
  * import { createLogging } from "./app.ts";
- * // const { logger } = createLogging(config, runtime);
+ * const { logger, reopen } = createLogging(config, runtime, router.secrets);
+ * runtime.onSignal("SIGHUP", reopen);
  * ```
  */
 export function createLogging(
@@ -112,10 +114,10 @@ export function createLogging(
  * input, and returns the exit code.
  *
  * @throws {ConfigError} when a secret or CA file is unusable (before reading stdin).
- * @example
- * ```ts
+ * @example Serve until stdin closes (main.ts; reads the real stdin)
+ * ```ts ignore
  * import { runServe } from "./app.ts";
- * // runtime.exit(await runServe(config, runtime));
+ * runtime.exit(await runServe(config, runtime));
  * ```
  */
 export async function runServe(config: Config, runtime: Runtime): Promise<number> {
@@ -223,43 +225,4 @@ function discardRacedQueries(runtime: Runtime): void {
         `discarded (${result.reason}), and answering them could put every answer one step behind`,
     );
   }
-}
-
-/** The two `fetch` functions the pipeline uses. */
-export interface Fetchers {
-  /** For `auth`, `isuser`, `setpass`: keeps connections alive. */
-  readonly fetch: typeof fetch;
-  /** For `tryregister`, `removeuser`, `removeuser3`: never sends a request twice. */
-  readonly fetchOnce: typeof fetch;
-}
-
-/**
- * The `fetch` functions to use: the runtime's own, trusting `--ca-file` when
- * given, and one that never re-sends for operations that must run once.
- *
- * @throws {ConfigError} when the CA file is unreadable or holds no certificate.
- * @example
- * ```ts
- * import { createFetch } from "./app.ts";
- * // const { fetch, fetchOnce } = createFetch(config, runtime);
- * ```
- */
-export function createFetch(config: Config, runtime: Runtime): Fetchers {
-  const caCerts: string[] = [];
-  if (config.caFile !== undefined) {
-    let pem: string;
-    try {
-      pem = new TextDecoder().decode(runtime.readFile(config.caFile));
-    } catch (error) {
-      throw new ConfigError(`Cannot read --ca-file ${config.caFile}: ${(error as Error).message}`);
-    }
-    if (!pem.includes("-----BEGIN CERTIFICATE-----")) {
-      throw new ConfigError(`Cannot use --ca-file ${config.caFile}: no PEM certificate in it`);
-    }
-    caCerts.push(pem);
-  }
-  return {
-    fetch: runtime.createFetch(caCerts),
-    fetchOnce: runtime.createFetch(caCerts, { reuse: false }),
-  };
 }

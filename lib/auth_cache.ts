@@ -14,8 +14,8 @@
  * @module
  */
 
-/** The operations whose successful answers can be remembered. */
-export type CachedOperation = "auth" | "isuser";
+import { checkNumber } from "./check_number.ts";
+import { type CachedOperation, hasPassword } from "./operations.ts";
 
 /**
  * How old a remembered answer may be: `"fresh"` (younger than `ttlMs`, used
@@ -71,7 +71,7 @@ export const semantics = {
   },
   /** The time an answer relies on: existence for `isuser`, the password's for `auth`. */
   answerAt(op: CachedOperation, times: EntryTimes): number | undefined {
-    return op === "isuser" ? times.existsAt : times.passwordAt;
+    return hasPassword(op) ? times.passwordAt : times.existsAt;
   },
   /** A hit with its age when `at` is younger than `windowMs`; a clock that went back is age 0. */
   judge(at: number, now: number, windowMs: number): CacheLookup {
@@ -112,17 +112,6 @@ const MISS: CacheLookup = { hit: false };
 const TAG_USER = 1;
 const TAG_PASSWORD = 2;
 const encoder = new TextEncoder();
-
-/** Checks one numeric option of a cache. @throws {RangeError} */
-export function checkOption(name: string, value: number, integer: boolean): void {
-  if (!Number.isFinite(value) || value < 0 || (integer && !Number.isInteger(value))) {
-    throw new RangeError(
-      `Cannot create auth cache: ${name} must be a ${
-        integer ? "whole" : "finite"
-      } number >= 0, got ${value}`,
-    );
-  }
-}
 
 /**
  * Encodes the user and server, and the password if given, unambiguously:
@@ -175,12 +164,21 @@ export function toKey(mac: ArrayBuffer | Uint8Array): string {
  *
  * @example Remember a login and serve it while the API is down
  * ```ts
+ * import assert from "node:assert/strict";
  * import { AuthCache } from "./auth_cache.ts";
- * const cache = await AuthCache.create({ ttlMs: 60_000, staleTtlMs: 3_600_000, maxEntries: 10_000 });
+ * const cache = await AuthCache.create({
+ *   ttlMs: 60_000,
+ *   staleTtlMs: 3_600_000,
+ *   maxEntries: 10_000,
+ *   now: () => 0,
+ * });
  * await cache.remember("auth", "alice", "example.com", "s3cret");
- * await cache.lookup("auth", "alice", "example.com", "s3cret", "fresh"); // { hit: true, ageMs: 0 }
- * await cache.lookup("auth", "alice", "example.com", "wrong", "stale"); // { hit: false }
+ * const right = await cache.lookup("auth", "alice", "example.com", "s3cret", "fresh");
+ * assert.deepEqual(right, { hit: true, ageMs: 0 });
+ * const wrong = await cache.lookup("auth", "alice", "example.com", "wrong", "stale");
+ * assert.deepEqual(wrong, { hit: false });
  * await cache.forget("alice", "example.com"); // e.g. after a successful setpass
+ * assert.equal(cache.size, 0);
  * ```
  */
 export class AuthCache implements OutageCache {
@@ -215,15 +213,16 @@ export class AuthCache implements OutageCache {
    *
    * @example Create a cache from the command-line options
    * ```ts
+   * import assert from "node:assert/strict";
    * import { AuthCache } from "./auth_cache.ts";
    * const cache = await AuthCache.create({ ttlMs: 0, staleTtlMs: 3_600_000, maxEntries: 10_000 });
-   * cache.enabled; // true: stale answers only, the API is always asked first
+   * assert.equal(cache.enabled, true);
    * ```
    */
   static async create(options: AuthCacheOptions): Promise<AuthCache> {
-    checkOption("ttlMs", options.ttlMs, false);
-    checkOption("staleTtlMs", options.staleTtlMs, false);
-    checkOption("maxEntries", options.maxEntries, true);
+    checkNumber("auth cache", "ttlMs", options.ttlMs);
+    checkNumber("auth cache", "staleTtlMs", options.staleTtlMs);
+    checkNumber("auth cache", "maxEntries", options.maxEntries, { integer: true });
     const enabled = (options.ttlMs > 0 || options.staleTtlMs > 0) && options.maxEntries > 0;
     const key = enabled
       ? await crypto.subtle.generateKey({ name: "HMAC", hash: "SHA-256" }, false, [
@@ -239,10 +238,11 @@ export class AuthCache implements OutageCache {
    *
    * @example Count the entries
    * ```ts
+   * import assert from "node:assert/strict";
    * import { AuthCache } from "./auth_cache.ts";
    * const cache = await AuthCache.create({ ttlMs: 60_000, staleTtlMs: 0, maxEntries: 10 });
    * await cache.remember("isuser", "alice", "example.com");
-   * cache.size; // 1
+   * assert.equal(cache.size, 1);
    * ```
    */
   get size(): number {
@@ -257,6 +257,7 @@ export class AuthCache implements OutageCache {
    *
    * @example Serve a remembered answer only while it is fresh
    * ```ts
+   * import assert from "node:assert/strict";
    * import { AuthCache } from "./auth_cache.ts";
    * let clock = 0;
    * const cache = await AuthCache.create({
@@ -267,8 +268,8 @@ export class AuthCache implements OutageCache {
    * });
    * await cache.remember("isuser", "alice", "example.com");
    * clock = 5_000;
-   * await cache.lookup("isuser", "alice", "example.com", undefined, "fresh"); // { hit: false }
-   * await cache.lookup("isuser", "alice", "example.com", undefined, "stale"); // { hit: true, ageMs: 5000 }
+   * assert.deepEqual(await cache.lookup("isuser", "alice", "example.com", undefined, "fresh"), { hit: false });
+   * assert.deepEqual(await cache.lookup("isuser", "alice", "example.com", undefined, "stale"), { hit: true, ageMs: 5000 });
    * ```
    */
   async lookup(
@@ -281,7 +282,7 @@ export class AuthCache implements OutageCache {
     const key = this.key;
     if (key === undefined) return MISS;
     const window = semantics.window(freshness, this.ttlMs, this.staleMs);
-    if (window <= 0 || (op === "auth" && password === undefined)) return MISS;
+    if (window <= 0 || (hasPassword(op) && password === undefined)) return MISS;
     const id = await this.id(key, user, server);
     const entry = this.entries.get(id);
     if (entry === undefined) return MISS;
@@ -292,7 +293,7 @@ export class AuthCache implements OutageCache {
     if (at === undefined) return MISS;
     const result = semantics.judge(at, now, window);
     if (!result.hit) return MISS;
-    if (op === "auth") {
+    if (hasPassword(op)) {
       const data = encodeInput(user, server, password);
       // verify() compares the whole MAC in constant time.
       const same = await crypto.subtle.verify("HMAC", key, mac!, data);
@@ -301,7 +302,7 @@ export class AuthCache implements OutageCache {
     }
     // The user may have been forgotten, or given a new password, while verify() ran.
     if (this.entries.get(id) !== entry) return MISS;
-    if (op === "auth" && entry.passwordMac !== mac) return MISS;
+    if (hasPassword(op) && entry.passwordMac !== mac) return MISS;
     this.entries.delete(id);
     this.entries.set(id, entry);
     return result;
@@ -316,10 +317,13 @@ export class AuthCache implements OutageCache {
    *
    * @example Remember a successful login
    * ```ts
+   * import assert from "node:assert/strict";
    * import { AuthCache } from "./auth_cache.ts";
-   * const cache = await AuthCache.create({ ttlMs: 60_000, staleTtlMs: 0, maxEntries: 10 });
+   * const options = { ttlMs: 60_000, staleTtlMs: 0, maxEntries: 10, now: () => 0 };
+   * const cache = await AuthCache.create(options);
    * await cache.remember("auth", "alice", "example.com", "s3cret");
-   * await cache.lookup("isuser", "alice", "example.com", undefined, "fresh"); // { hit: true, ageMs: 0 }
+   * const exists = await cache.lookup("isuser", "alice", "example.com", undefined, "fresh");
+   * assert.deepEqual(exists, { hit: true, ageMs: 0 });
    * ```
    */
   async remember(
@@ -333,7 +337,7 @@ export class AuthCache implements OutageCache {
     const now = this.now();
     const id = await this.id(key, user, server);
     let passwordMac: Uint8Array<ArrayBuffer> | undefined;
-    if (op === "auth" && password !== undefined) {
+    if (hasPassword(op) && password !== undefined) {
       const data = encodeInput(user, server, password);
       passwordMac = new Uint8Array(await crypto.subtle.sign("HMAC", key, data));
       data.fill(0);
@@ -363,11 +367,12 @@ export class AuthCache implements OutageCache {
    *
    * @example Forget a user whose password changed
    * ```ts
+   * import assert from "node:assert/strict";
    * import { AuthCache } from "./auth_cache.ts";
    * const cache = await AuthCache.create({ ttlMs: 60_000, staleTtlMs: 0, maxEntries: 10 });
    * await cache.remember("auth", "alice", "example.com", "old");
    * await cache.forget("alice", "example.com");
-   * cache.size; // 0
+   * assert.equal(cache.size, 0);
    * ```
    */
   async forget(user: string, server: string): Promise<void> {

@@ -7,10 +7,12 @@
  */
 
 import type { OutageCache } from "./auth_cache.ts";
-import { askApi, isIdempotent, type Outcome, type Policy } from "./backend.ts";
+import { askApi, type Clock, type Outcome, type Policy, SYSTEM_CLOCK } from "./backend.ts";
 import { CircuitBreaker } from "./breaker.ts";
-import type { Verdict } from "./framing.ts";
+import { fetchFor } from "./fetchers.ts";
 import type { Logger } from "./logger.ts";
+import { isCached, OPERATION_TABLE, type XmppServer } from "./operations.ts";
+import type { Verdict } from "./protocol.ts";
 import { type AuthRequest, parseRequest } from "./request.ts";
 import { type Route, type Router, targetFor } from "./router.ts";
 
@@ -24,9 +26,10 @@ import { type Route, type Router, targetFor } from "./router.ts";
 export type SetpassFailure = "error" | "false";
 
 /**
- * The reply for a `setpass` that did not succeed, for a protocol.
+ * The reply for a `setpass` that did not succeed, for a server (the
+ * operations table's `refusedReply`).
  *
- * @example
+ * @example Only ejabberd gets an error for a refused change
  * ```ts
  * import assert from "node:assert/strict";
  * import { setpassFailureFor } from "./authenticator.ts";
@@ -34,15 +37,15 @@ export type SetpassFailure = "error" | "false";
  * assert.equal(setpassFailureFor("prosody"), "false");
  * ```
  */
-export function setpassFailureFor(protocol: string): SetpassFailure {
-  return protocol === "ejabberd" ? "error" : "false";
+export function setpassFailureFor(server: XmppServer): SetpassFailure {
+  return OPERATION_TABLE.setpass.refusedReply[server];
 }
 
 /**
  * Whether an error reply to this payload must stay error whatever `--on-error`
  * says: a `setpass` when {@linkcode SetpassFailure} is `"error"`.
  *
- * @example
+ * @example A setpass error stands in ejabberd mode
  * ```ts
  * import assert from "node:assert/strict";
  * import { errorMustStand } from "./authenticator.ts";
@@ -73,7 +76,8 @@ export interface AuthenticatorOptions {
   readonly breakerCooldownMs: number;
   /** How a refused `setpass` is answered (default `"error"`, safe for ejabberd). */
   readonly setpassFailure?: SetpassFailure;
-  readonly now?: () => number;
+  /** The clock of the breakers, the API requests and the timings logged; tests move their own. */
+  readonly clock?: Clock;
 }
 
 /** Handles one request payload and says what to reply. */
@@ -83,15 +87,23 @@ export type Handler = (payload: Uint8Array) => Promise<Verdict>;
  * Creates the request handler.
  *
  * @example Answer one request
- * ```ts
+ * ```ts ignore
  * import { createAuthenticator } from "./authenticator.ts";
- * // const handle = createAuthenticator({ router, policy, fetch, logger, breakerFailures: 5, breakerCooldownMs: 5000 });
- * // await handle(new TextEncoder().encode("isuser:alice:example.com")); // "true" | "false" | "error"
+ * const handle = createAuthenticator({
+ *   router,
+ *   policy,
+ *   fetch,
+ *   logger,
+ *   breakerFailures: 5,
+ *   breakerCooldownMs: 5000,
+ * });
+ * await handle(new TextEncoder().encode("isuser:alice:example.com")); // "true" | "false" | "error"
  * ```
  */
 export function createAuthenticator(options: AuthenticatorOptions): Handler {
   const { router, policy, logger, cache } = options;
-  const now = options.now ?? (() => performance.now());
+  const clock = options.clock ?? SYSTEM_CLOCK;
+  const now = () => clock.now();
   const breakers = new Map<Route, CircuitBreaker>();
   for (const route of router.routes) {
     breakers.set(
@@ -99,6 +111,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Handler {
       new CircuitBreaker({
         failures: options.breakerFailures,
         cooldownMs: options.breakerCooldownMs,
+        now,
         onChange: (state, detail) => {
           const where = route.name === "*" ? "the API" : `the API for ${route.name}`;
           if (state === "open") {
@@ -134,9 +147,9 @@ export function createAuthenticator(options: AuthenticatorOptions): Handler {
       logger.warn(`${op} ${jid}: no route for domain ${JSON.stringify(server)}; replying error`);
       return "error";
     }
-    const cacheable = cacheOn && (op === "auth" || op === "isuser");
-    if (cacheable) {
-      const hit = await cache!.lookup(op, user, server, request.password, "fresh");
+    const cachedOp = cacheOn && isCached(op) ? op : undefined;
+    if (cachedOp !== undefined) {
+      const hit = await cache!.lookup(cachedOp, user, server, request.password, "fresh");
       if (hit.hit) {
         if (logger.enabled("debug")) {
           logger.debug(`${op} ${jid} → true (cached ${Math.round(hit.ageMs / 1000)}s ago)`);
@@ -147,14 +160,19 @@ export function createAuthenticator(options: AuthenticatorOptions): Handler {
     const breaker = breakers.get(route)!;
     let outcome: Outcome;
     if (breaker.allow()) {
-      const fetchFn = isIdempotent(op) ? options.fetch : options.fetchOnce ?? options.fetch;
-      outcome = await askApi(fetchFn, targetFor(route, op, server), policy, request);
+      outcome = await askApi(
+        fetchFor(options, op),
+        targetFor(route, op, server),
+        policy,
+        request,
+        clock,
+      );
       if (outcome.kind === "answer") breaker.success();
       else breaker.failure();
     } else {
       outcome = {
         kind: "error",
-        failure: "network",
+        failure: "breaker",
         cause: `circuit breaker open, next try in ${Math.ceil(breaker.retryInMs)} ms`,
         attempts: 0,
       };
@@ -174,15 +192,15 @@ export function createAuthenticator(options: AuthenticatorOptions): Handler {
       if (refusedSetpass(op, outcome)) {
         const why = outcome.message === undefined ? "" : ` (${outcome.message})`;
         logger.warn(
-          `setpass ${jid}: the API refused the password change${why}; replying ${setpassFailure}` +
+          `setpass ${jid}: ${OPERATION_TABLE.setpass.falseMeans}${why}; replying ${setpassFailure}` +
             (setpassFailure === "error" ? ", as a false reply would be taken for success" : ""),
         );
         return setpassFailure;
       }
       return outcome.value ? "true" : "false";
     }
-    if (cacheable) {
-      const stale = await cache!.lookup(op, user, server, request.password, "stale");
+    if (cachedOp !== undefined) {
+      const stale = await cache!.lookup(cachedOp, user, server, request.password, "stale");
       if (stale.hit) {
         logger.warn(
           `${op} ${jid}: backend error (${outcome.cause}); serving the success remembered ` +
@@ -206,11 +224,9 @@ async function updateCache(
   value: boolean,
 ): Promise<void> {
   const { op, user, server, password } = request;
-  if (op === "auth" || op === "isuser") {
-    if (value) await cache.remember(op, user, server, password);
-    else await cache.forget(user, server);
-  } else if (value && op !== "tryregister") {
-    // setpass, removeuser, removeuser3: the remembered password or account is gone.
-    await cache.forget(user, server);
-  }
+  const spec = OPERATION_TABLE[op];
+  const effect = value ? spec.afterTrue : spec.afterFalse;
+  // A remembered password or account is gone after a false, a change or a removal.
+  if (effect === "remember" && isCached(op)) await cache.remember(op, user, server, password);
+  else if (effect === "forget") await cache.forget(user, server);
 }

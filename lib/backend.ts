@@ -7,20 +7,12 @@
  * @module
  */
 
-import type { Contract, Interpretation } from "./contracts.ts";
+import { concatBytes } from "./bytes.ts";
+import type { Interpretation } from "./contracts.ts";
 import { createMask, type Mask } from "./mask.ts";
-import type { AuthRequest, Operation } from "./request.ts";
-
-/** A fully resolved destination for one request. */
-export interface Target {
-  /** The endpoint URL. */
-  readonly url: string;
-  readonly contract: Contract;
-  /** Fixed headers: credentials, User-Agent, custom headers. */
-  readonly headers: Readonly<Record<string, string>>;
-  /** Adds per-request headers (signatures), given the exact body. */
-  readonly sign?: (body: string) => Promise<Record<string, string>>;
-}
+import { isIdempotent, type Operation } from "./operations.ts";
+import type { AuthRequest } from "./request.ts";
+import type { Target } from "./router.ts";
 
 /** Timing and retry policy. */
 export interface Policy {
@@ -41,7 +33,9 @@ export type FailureKind =
   | "network"
   | "status"
   | "contract"
-  | "deadline";
+  | "deadline"
+  /** The route's circuit breaker is open: the API was not asked. */
+  | "breaker";
 
 /** The result of one request, with what the logs need. */
 export type Outcome =
@@ -67,32 +61,18 @@ export type Outcome =
  */
 export const ANSWER_LIMIT = 65536;
 
-/** Operations that are safe to send twice. */
-const IDEMPOTENT: ReadonlySet<Operation> = new Set(["auth", "isuser", "setpass"]);
-
-/**
- * Tells whether an operation may reach the API twice (and so be retried).
- *
- * @example
- * ```ts
- * import { isIdempotent } from "./backend.ts";
- * isIdempotent("auth"); // true
- * isIdempotent("tryregister"); // false
- * ```
- */
-export function isIdempotent(op: Operation): boolean {
-  return IDEMPOTENT.has(op);
-}
-
 /**
  * Classifies an exception thrown by `fetch` (the wording differs between
  * Deno and Bun) into a kind and a short cause.
  *
- * @example
+ * @example Deno's wording for a refused connection
  * ```ts
+ * import assert from "node:assert/strict";
  * import { classifyFetchError } from "./backend.ts";
- * classifyFetchError(new TypeError("error sending request: Connection refused (os error 111)"));
- * // { failure: "refused", cause: "connection refused" }
+ * assert.deepEqual(
+ *   classifyFetchError(new TypeError("error sending request: Connection refused (os error 111)")),
+ *   { failure: "refused", cause: "connection refused" },
+ * );
  * ```
  */
 export function classifyFetchError(error: unknown): { failure: FailureKind; cause: string } {
@@ -126,9 +106,30 @@ function oneLine(text: string): string {
   return line.length > 200 ? `${line.slice(0, 200)}…` : line;
 }
 
-/** A sleep that can be cut short (by the deadline). */
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/**
+ * The time a request waits on: a monotonic clock and a timer. The program
+ * uses {@linkcode SYSTEM_CLOCK}; tests pass one whose time they move, so
+ * that timeouts, backoffs and deadlines are exercised without waiting.
+ */
+export interface Clock {
+  /** Milliseconds on a monotonic clock. */
+  now(): number;
+  /** Calls `fn` once after `ms`; returns a function that cancels the call. */
+  after(ms: number, fn: () => void): () => void;
+}
+
+/** `performance.now()` and `setTimeout`. */
+export const SYSTEM_CLOCK: Clock = {
+  now: () => performance.now(),
+  after(ms, fn) {
+    const timer = setTimeout(fn, ms);
+    return () => clearTimeout(timer);
+  },
+};
+
+/** Resolves after `ms` on the clock. */
+function sleep(clock: Clock, ms: number): Promise<void> {
+  return new Promise((resolve) => clock.after(ms, resolve));
 }
 
 /** Whether a failed attempt may be repeated. */
@@ -144,8 +145,8 @@ function retryable(op: Operation, failure: FailureKind, status: number | undefin
  * Asks the API once (with retries where safe) and returns what it said.
  * `fetchFn` is the runtime's `fetch` (or one with a private CA).
  *
- * @example Ask the API whether a user exists
- * ```ts
+ * @example Ask the API whether a user exists (needs an API listening)
+ * ```ts ignore
  * import { askApi } from "./backend.ts";
  * import { JSON_CONTRACT } from "./contracts.ts";
  * const outcome = await askApi(fetch, {
@@ -164,8 +165,9 @@ export async function askApi(
   target: Target,
   policy: Policy,
   request: AuthRequest,
-  now: () => number = () => performance.now(),
+  clock: Clock = SYSTEM_CLOCK,
 ): Promise<Outcome> {
+  const now = () => clock.now();
   const started = now();
   const { contract } = target;
   const body = contract.body(request);
@@ -179,6 +181,7 @@ export async function askApi(
     attempts++;
     const timeoutMs = Math.min(policy.timeoutMs, remaining);
     const outcome = await withTimeout(
+      clock,
       timeoutMs,
       (controller) => attempt(fetchFn, target, body, request, timeoutMs, attempts, controller),
     );
@@ -188,7 +191,7 @@ export async function askApi(
     const backoff = Math.random() * Math.min(cap, base * 2 ** (attempts - 1));
     const left = policy.deadlineMs - (now() - started);
     if (backoff >= left) break;
-    await sleep(backoff);
+    await sleep(clock, backoff);
   }
   if (last === undefined) {
     return { kind: "error", failure: "deadline", cause: "deadline passed before a try", attempts };
@@ -200,20 +203,21 @@ export async function askApi(
 
 /** Runs `run` with a controller that aborts after `ms`; the timer is cleared as soon as it ends. */
 async function withTimeout<T>(
+  clock: Clock,
   ms: number,
   run: (controller: AbortController) => Promise<T>,
 ): Promise<T> {
   // Not AbortSignal.timeout(): that keeps every signal and its timer alive for the full
   // timeout (Bun's RSS after 100k requests: 60 MiB against 40).
   const controller = new AbortController();
-  const timer = setTimeout(
-    () => controller.abort(new DOMException("timed out", "TimeoutError")),
+  const cancel = clock.after(
     ms,
+    () => controller.abort(new DOMException("timed out", "TimeoutError")),
   );
   try {
     return await run(controller);
   } finally {
-    clearTimeout(timer);
+    cancel();
   }
 }
 
@@ -235,7 +239,7 @@ async function attempt(
     "Content-Type": target.contract.contentType,
     Accept: target.contract.accept,
     // An answer is small: no compression, so no gzip bomb. Bun decompresses what a server
-    // compresses anyway; its fetch is told not to in runtime.ts.
+    // compresses anyway; its fetch is told not to in runtime/bun.ts.
     "Accept-Encoding": "identity",
   };
   if (target.sign) Object.assign(headers, await target.sign(body));
@@ -321,13 +325,7 @@ async function readAnswer(response: Response, limit: number): Promise<string | u
     }
     chunks.push(value);
   }
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return new TextDecoder().decode(bytes);
+  return new TextDecoder().decode(concatBytes(chunks, size));
 }
 
 /**

@@ -8,6 +8,8 @@
  * @module
  */
 
+import { checkNumber } from "./check_number.ts";
+
 /**
  * `"closed"`: requests go to the API. `"open"`: requests are refused at once.
  * `"half-open"`: the cooldown is over and one probe request is out.
@@ -44,16 +46,6 @@ export interface BreakerOptions {
   readonly onChange?: (state: BreakerState, detail: BreakerChange) => void;
 }
 
-function checkOption(name: string, value: number, integer: boolean, infinite = false): void {
-  const finite = Number.isFinite(value) || (infinite && value === Infinity);
-  if (!finite || value < 0 || (integer && !Number.isInteger(value))) {
-    const kind = integer ? "a whole number" : "a number";
-    throw new RangeError(
-      `Cannot create circuit breaker: ${name} must be ${kind} >= 0, got ${value}`,
-    );
-  }
-}
-
 /**
  * Counts consecutive backend errors and, past a threshold, refuses requests
  * for a cooldown. Ask {@linkcode CircuitBreaker.allow} before calling the
@@ -63,6 +55,7 @@ function checkOption(name: string, value: number, integer: boolean, infinite = f
  *
  * @example Guard the API calls
  * ```ts
+ * import assert from "node:assert/strict";
  * import { CircuitBreaker } from "./breaker.ts";
  * const breaker = new CircuitBreaker({
  *   failures: 5,
@@ -80,7 +73,7 @@ function checkOption(name: string, value: number, integer: boolean, infinite = f
  *     return "error";
  *   }
  * }
- * await ask(() => Promise.resolve(true)); // "true"
+ * assert.equal(await ask(() => Promise.resolve(true)), "true");
  * ```
  */
 export class CircuitBreaker {
@@ -104,16 +97,19 @@ export class CircuitBreaker {
    *
    * @example A disabled breaker
    * ```ts
+   * import assert from "node:assert/strict";
    * import { CircuitBreaker } from "./breaker.ts";
    * const breaker = new CircuitBreaker({ failures: 0, cooldownMs: 5_000 });
    * breaker.failure();
-   * breaker.allow(); // true, always
+   * assert.equal(breaker.allow(), true);
    * ```
    */
   constructor(options: BreakerOptions) {
-    checkOption("failures", options.failures, true);
-    checkOption("cooldownMs", options.cooldownMs, false);
-    checkOption("probeTimeoutMs", options.probeTimeoutMs ?? Infinity, false, true);
+    checkNumber("circuit breaker", "failures", options.failures, { integer: true });
+    checkNumber("circuit breaker", "cooldownMs", options.cooldownMs);
+    checkNumber("circuit breaker", "probeTimeoutMs", options.probeTimeoutMs ?? Infinity, {
+      infinite: true,
+    });
     this.#threshold = options.failures;
     this.#cooldownMs = options.cooldownMs;
     this.#probeTimeoutMs = options.probeTimeoutMs ?? Infinity;
@@ -129,8 +125,9 @@ export class CircuitBreaker {
    *
    * @example Read the state
    * ```ts
+   * import assert from "node:assert/strict";
    * import { CircuitBreaker } from "./breaker.ts";
-   * new CircuitBreaker({ failures: 5, cooldownMs: 5_000 }).state; // "closed"
+   * assert.equal(new CircuitBreaker({ failures: 5, cooldownMs: 5_000 }).state, "closed");
    * ```
    */
   get state(): BreakerState {
@@ -143,12 +140,13 @@ export class CircuitBreaker {
    *
    * @example Tell how long the API will be left alone
    * ```ts
+   * import assert from "node:assert/strict";
    * import { CircuitBreaker } from "./breaker.ts";
    * let clock = 0;
    * const breaker = new CircuitBreaker({ failures: 1, cooldownMs: 5_000, now: () => clock });
    * breaker.failure();
    * clock = 2_000;
-   * breaker.retryInMs; // 3000
+   * assert.equal(breaker.retryInMs, 3000);
    * ```
    */
   get retryInMs(): number {
@@ -164,11 +162,12 @@ export class CircuitBreaker {
    *
    * @example Refuse while open
    * ```ts
+   * import assert from "node:assert/strict";
    * import { CircuitBreaker } from "./breaker.ts";
    * const breaker = new CircuitBreaker({ failures: 1, cooldownMs: 5_000 });
-   * breaker.allow(); // true
+   * assert.equal(breaker.allow(), true);
    * breaker.failure();
-   * breaker.allow(); // false
+   * assert.equal(breaker.allow(), false);
    * ```
    */
   allow(): boolean {
@@ -197,14 +196,15 @@ export class CircuitBreaker {
    *
    * @example Close after a successful probe
    * ```ts
+   * import assert from "node:assert/strict";
    * import { CircuitBreaker } from "./breaker.ts";
    * let clock = 0;
    * const breaker = new CircuitBreaker({ failures: 1, cooldownMs: 5_000, now: () => clock });
    * breaker.failure();
    * clock = 5_000;
-   * breaker.allow(); // true: the probe
+   * assert.equal(breaker.allow(), true);
    * breaker.success();
-   * breaker.state; // "closed"
+   * assert.equal(breaker.state, "closed");
    * ```
    */
   success(): void {
@@ -225,12 +225,13 @@ export class CircuitBreaker {
    *
    * @example Open after three errors in a row
    * ```ts
+   * import assert from "node:assert/strict";
    * import { CircuitBreaker } from "./breaker.ts";
    * const breaker = new CircuitBreaker({ failures: 3, cooldownMs: 5_000 });
    * breaker.failure();
    * breaker.failure();
    * breaker.failure();
-   * breaker.state; // "open"
+   * assert.equal(breaker.state, "open");
    * ```
    */
   failure(): void {

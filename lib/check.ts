@@ -6,14 +6,14 @@
  * @module
  */
 
-import { createFetch } from "./app.ts";
-import { askApi, isIdempotent } from "./backend.ts";
+import { askApi, type FailureKind } from "./backend.ts";
 import type { Config } from "./config.ts";
+import { createFetch, fetchFor } from "./fetchers.ts";
 import { escapeControl } from "./logger.ts";
 import { createMask } from "./mask.ts";
-import { hasPassword, type Operation } from "./request.ts";
+import { hasPassword, type Operation, OPERATION_TABLE } from "./operations.ts";
 import { createRouter, targetFor } from "./router.ts";
-import type { Runtime } from "./runtime.ts";
+import type { Runtime } from "./runtime/mod.ts";
 
 /** Exit codes of `check`: 0 true, 1 false, 2 error, 130 cancelled at the prompt. */
 export const CHECK_TRUE = 0;
@@ -32,7 +32,7 @@ export interface CheckRequest {
 }
 
 /** The next step for each kind of failure; `status` and `tls` are refined in {@linkcode hintFor}. */
-const HINTS: Readonly<Record<string, string>> = {
+const HINTS: Readonly<Record<FailureKind, string>> = {
   dns: "the API's host name does not resolve from this machine; check --url",
   refused: "nothing listens at that host and port; is the API running, is --url right?",
   tls: "the API's certificate was refused (see the cause); for a private CA use --ca-file",
@@ -41,6 +41,7 @@ const HINTS: Readonly<Record<string, string>> = {
   contract: "the API answered, but not with the contract (see README, 'The HTTP contract')",
   network: "the connection failed; see the cause",
   deadline: "the deadline passed",
+  breaker: "the circuit breaker is open after backend errors in a row; see the errors before it",
 };
 
 /** What the server said when it was asked for TLS on a port that speaks plain HTTP. */
@@ -83,17 +84,17 @@ export function hintFor(
     }
     if (status >= 500) return "the API failed; its own logs say why";
   }
-  return HINTS[failure] ?? HINTS.network!;
+  return HINTS[failure as FailureKind] ?? HINTS.network;
 }
 
 /**
  * Reads the password for `check`: from a terminal prompt with echo off, or
  * from stdin (one trailing newline removed).
  *
- * @example
- * ```ts
+ * @example Read the password (prompts on a terminal, so it cannot run here)
+ * ```ts ignore
  * import { readPassword } from "./check.ts";
- * // const password = await readPassword(runtime);
+ * const password = await readPassword(runtime);
  * ```
  */
 export async function readPassword(runtime: Runtime): Promise<string> {
@@ -109,9 +110,10 @@ export async function readPassword(runtime: Runtime): Promise<string> {
  * (main.ts passes `console.log`).
  *
  * @example Check a login
- * ```ts
+ * ```ts ignore
  * import { runCheck } from "./check.ts";
- * // const code = await runCheck(config, { op: "auth", user: "alice", server: "example.com" }, runtime, console.log);
+ * const request = { op: "auth", user: "alice", server: "example.com" } as const;
+ * const code = await runCheck(config, request, runtime, console.log);
  * ```
  */
 export async function runCheck(
@@ -155,8 +157,7 @@ export async function runCheck(
   print(`Content-Type: ${target.contract.contentType}`);
   print(`body: ${target.contract.maskedBody(request)}`);
   const started = performance.now();
-  const fetchFn = isIdempotent(check.op) ? fetchers.fetch : fetchers.fetchOnce;
-  const outcome = await askApi(fetchFn, target, {
+  const outcome = await askApi(fetchFor(fetchers, check.op), target, {
     timeoutMs: config.timeoutMs,
     deadlineMs: config.deadlineMs,
     retries: config.retries,
@@ -165,7 +166,7 @@ export async function runCheck(
   if (outcome.kind === "answer") {
     print(`HTTP ${outcome.status} in ${ms} ms`);
     const refused = check.op === "setpass" && !outcome.value
-      ? "the API refused the password change"
+      ? OPERATION_TABLE.setpass.falseMeans
       : "";
     const detail = [refused, outcome.message ?? ""].filter((d) => d !== "").join(": ");
     print(`answer: ${outcome.value}${detail ? ` (${detail})` : ""}`);

@@ -7,9 +7,39 @@
  * @module
  */
 
-import type { ContractName } from "./config.ts";
 import { type Mask, NO_MASK } from "./mask.ts";
-import type { AuthRequest, Operation } from "./request.ts";
+import { type Operation, OPERATION_TABLE, OPERATIONS, type OperationSpec } from "./operations.ts";
+import type { AuthRequest } from "./request.ts";
+
+/** The API contracts the program speaks: one per endpoint column of the operations table. */
+export type ContractName = keyof OperationSpec["endpoints"];
+
+/** Every contract name, for `--contract` and the config file. */
+export const CONTRACT_NAMES: readonly ContractName[] = Object.keys(
+  OPERATION_TABLE.auth.endpoints,
+) as ContractName[];
+
+/**
+ * Tells whether `name` is one of the {@linkcode CONTRACT_NAMES}.
+ *
+ * @example Check a --contract value
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isContractName } from "./contracts.ts";
+ * assert.equal(isContractName("form-status"), true);
+ * assert.equal(isContractName("xml"), false);
+ * ```
+ */
+export function isContractName(name: string): name is ContractName {
+  return (CONTRACT_NAMES as readonly string[]).includes(name);
+}
+
+/** The default endpoint path of each operation under a contract, from the operations table. */
+function endpointsOf(contract: ContractName): Readonly<Record<Operation, string>> {
+  return Object.fromEntries(
+    OPERATIONS.map((op) => [op, OPERATION_TABLE[op].endpoints[contract]]),
+  ) as Record<Operation, string>;
+}
 
 /** What came back from the API. */
 export interface HttpAnswer {
@@ -63,14 +93,7 @@ function jsonBody(r: AuthRequest, password: string | undefined): string {
 /** The default contract: JSON in, `{"success": boolean, "message"?: string}` out. */
 export const JSON_CONTRACT: Contract = {
   name: "json",
-  endpoints: {
-    auth: "login",
-    isuser: "exists",
-    setpass: "setpass",
-    tryregister: "tryregister",
-    removeuser: "removeuser",
-    removeuser3: "removeuser3",
-  },
+  endpoints: endpointsOf("json"),
   contentType: "application/json",
   accept: "application/json",
   body: (r) => jsonBody(r, r.password),
@@ -124,33 +147,27 @@ const WRITE_OK = new Set([200, 201, 204]);
  */
 export const FORM_STATUS_CONTRACT: Contract = {
   name: "form-status",
-  endpoints: {
-    auth: "check_password",
-    isuser: "user_exists",
-    setpass: "set_password",
-    tryregister: "register",
-    removeuser: "remove_user",
-    removeuser3: "remove_user_validate",
-  },
+  endpoints: endpointsOf("form-status"),
   contentType: "application/x-www-form-urlencoded",
   accept: "text/plain",
   body: (r) => formBody(r, r.password),
   maskedBody: (r) => formBody(r, r.password === undefined ? undefined : MASK),
   interpret(op, { status, body }, mask = NO_MASK) {
-    if (op === "auth" || op === "isuser") {
+    const spec = OPERATION_TABLE[op];
+    if (spec.kind === "question") {
       const text = body.trim();
       if (status === 200 && (text === "true" || text === "false")) {
         return { kind: "answer", value: text === "true" };
       }
       return {
         kind: "error",
-        cause: `HTTP ${status} ${status === 200 ? "with a body other than true/false" : ""}: ${
+        cause: `HTTP ${status}${status === 200 ? " with a body other than true/false" : ""}: ${
           snippet(body, mask)
-        }`.replace(/ +:/, ":"),
+        }`,
       };
     }
     if (WRITE_OK.has(status)) return { kind: "answer", value: true };
-    if (status === 403 || status === 404 || (status === 409 && op === "tryregister")) {
+    if (status === 403 || status === 404 || (status === 409 && spec.conflictIsFalse)) {
       const reason = status === 409 ? "exists" : status === 404 ? "not found" : "not allowed";
       return { kind: "answer", value: false, message: `HTTP ${status} (${reason})` };
     }
@@ -161,12 +178,19 @@ export const FORM_STATUS_CONTRACT: Contract = {
 /**
  * Looks up a contract by name.
  *
- * @example
+ * @example The json contract's login endpoint
  * ```ts
+ * import assert from "node:assert/strict";
  * import { contractByName } from "./contracts.ts";
- * contractByName("json").endpoints.auth; // "login"
+ * assert.equal(contractByName("json").endpoints.auth, "login");
+ * assert.equal(contractByName("form-status").endpoints.auth, "check_password");
  * ```
  */
 export function contractByName(name: ContractName): Contract {
-  return name === "json" ? JSON_CONTRACT : FORM_STATUS_CONTRACT;
+  return CONTRACTS[name];
 }
+
+const CONTRACTS: Readonly<Record<ContractName, Contract>> = {
+  json: JSON_CONTRACT,
+  "form-status": FORM_STATUS_CONTRACT,
+};

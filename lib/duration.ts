@@ -17,10 +17,11 @@ const PATTERN = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/;
  * @throws {SyntaxError} when the text is not a duration.
  * @example Parse durations
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseDuration } from "./duration.ts";
- * parseDuration("250ms"); // 250
- * parseDuration("5"); // 5000
- * parseDuration("2m"); // 120000
+ * assert.equal(parseDuration("250ms"), 250);
+ * assert.equal(parseDuration("5"), 5000);
+ * assert.equal(parseDuration("2m"), 120000);
  * ```
  */
 export function parseDuration(text: string): number {
@@ -44,9 +45,10 @@ export function parseDuration(text: string): number {
  *
  * @example Format durations
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatDuration } from "./duration.ts";
- * formatDuration(5000); // "5s"
- * formatDuration(250); // "250ms"
+ * assert.equal(formatDuration(5000), "5s");
+ * assert.equal(formatDuration(250), "250ms");
  * ```
  */
 export function formatDuration(ms: number): string {

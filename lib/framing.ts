@@ -6,19 +6,8 @@
  * @module
  */
 
-/**
- * The outcome of one request: a definite answer from the API, or "the API
- * could not answer".
- */
-export type Verdict = "true" | "false" | "error";
-
-/**
- * One unit of input read from ejabberd or Prosody: either a request payload,
- * or an input that cannot be a request (it still gets exactly one reply).
- */
-export type Incoming =
-  | { readonly ok: true; readonly payload: Uint8Array }
-  | { readonly ok: false; readonly reason: string };
+import { concatBytes } from "./bytes.ts";
+import type { Incoming, Verdict } from "./protocol.ts";
 
 /** The largest payload a 2-byte length can announce. */
 export const MAX_FRAME_LENGTH = 65535;
@@ -39,8 +28,9 @@ export const REPLY_ERROR: Uint8Array = Uint8Array.of(0, 2, 0, 2);
  *
  * @example Encode a verdict
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeReply } from "./framing.ts";
- * encodeReply("true"); // Uint8Array [0, 2, 0, 1]
+ * assert.deepEqual(encodeReply("true"), Uint8Array.of(0, 2, 0, 1));
  * ```
  */
 export function encodeReply(verdict: Verdict): Uint8Array {
@@ -60,8 +50,9 @@ export function encodeReply(verdict: Verdict): Uint8Array {
  *
  * @example Frame a request
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeFrame } from "./framing.ts";
- * encodeFrame(new TextEncoder().encode("isuser:alice:example.com"));
+ * assert.deepEqual(encodeFrame(new TextEncoder().encode("hi")), Uint8Array.of(0, 2, 0x68, 0x69));
  * ```
  */
 export function encodeFrame(payload: Uint8Array): Uint8Array {
@@ -94,11 +85,14 @@ export interface FrameEnd {
  *
  * @example Read frames from stdin
  * ```ts
+ * import assert from "node:assert/strict";
  * import { readFrames } from "./framing.ts";
  * const input = new Blob([Uint8Array.of(0, 2, 0x68, 0x69)]).stream();
+ * const payloads: string[] = [];
  * for await (const incoming of readFrames(input)) {
- *   if (incoming.ok) new TextDecoder().decode(incoming.payload); // "hi"
+ *   if (incoming.ok) payloads.push(new TextDecoder().decode(incoming.payload));
  * }
+ * assert.deepEqual(payloads, ["hi"]);
  * ```
  */
 export async function* readFrames(
@@ -123,7 +117,7 @@ export async function* readFrames(
         partsLength += chunk.length;
         if (needed < 0 && partsLength >= 2) needed = 2 + frameLength(parts);
         if (needed < 0 || partsLength < needed) continue;
-        chunk = concat(parts, partsLength);
+        chunk = concatBytes(parts, partsLength);
         parts = [];
         partsLength = 0;
         needed = -1;
@@ -161,14 +155,4 @@ function frameLength(parts: readonly Uint8Array[]): number {
   const high = first[0]!;
   const low = first.length > 1 ? first[1]! : parts[1]![0]!;
   return (high << 8) | low;
-}
-
-function concat(parts: readonly Uint8Array[], length: number): Uint8Array {
-  const joined = new Uint8Array(length);
-  let at = 0;
-  for (const part of parts) {
-    joined.set(part, at);
-    at += part.length;
-  }
-  return joined;
 }

@@ -13,7 +13,8 @@
  * @module
  */
 
-import type { Incoming, Verdict } from "./framing.ts";
+import { concatBytes } from "./bytes.ts";
+import type { Incoming, Verdict } from "./protocol.ts";
 
 /** The default limit on a line's length in bytes (Prosody itself sends at most 1000). */
 export const MAX_LINE_LENGTH = 65535;
@@ -45,8 +46,9 @@ export interface ReadLinesOptions {
  *
  * @example Encode a verdict
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeLineReply } from "./line_framing.ts";
- * encodeLineReply("true"); // Uint8Array [0x31, 0x0a], "1\n"
+ * assert.deepEqual(encodeLineReply("true"), new TextEncoder().encode("1\n"));
  * ```
  */
 export function encodeLineReply(verdict: Verdict): Uint8Array {
@@ -81,11 +83,14 @@ export function encodeLineReply(verdict: Verdict): Uint8Array {
  *
  * @example Read lines from stdin
  * ```ts
+ * import assert from "node:assert/strict";
  * import { readLines } from "./line_framing.ts";
  * const input = new Blob(["isuser:alice:example.com\n"]).stream();
+ * const lines: string[] = [];
  * for await (const incoming of readLines(input)) {
- *   if (incoming.ok) new TextDecoder().decode(incoming.payload); // "isuser:alice:example.com"
+ *   if (incoming.ok) lines.push(new TextDecoder().decode(incoming.payload));
  * }
+ * assert.deepEqual(lines, ["isuser:alice:example.com"]);
  * ```
  */
 export async function* readLines(
@@ -117,15 +122,7 @@ export async function* readLines(
       };
     } else if (payloadLength > 0) {
       let line = tail;
-      if (partsLength > 0) {
-        line = new Uint8Array(length);
-        let offset = 0;
-        for (const part of parts) {
-          line.set(part, offset);
-          offset += part.length;
-        }
-        line.set(tail, offset);
-      }
+      if (partsLength > 0) line = concatBytes([...parts, tail], length);
       result = { ok: true, payload: line.subarray(0, payloadLength) };
     }
     parts = [];

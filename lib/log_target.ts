@@ -16,7 +16,7 @@
  */
 
 import { createLogger } from "./logger.ts";
-import type { Runtime } from "./runtime.ts";
+import type { Runtime } from "./runtime/mod.ts";
 
 /** The fallback file's name, next to ejabberd's log. */
 export const FALLBACK_LOG_NAME = "xmpp-extauth.log";
@@ -97,7 +97,7 @@ export function findLogFile(sources: LogFileSources): string | undefined {
  * The log file to use when the configuration names none: the fallback file when stderr goes
  * nowhere (ejabberd's framing only: under Prosody stderr is the reply channel), else none.
  *
- * @example
+ * @example Where logs go when stderr leads nowhere
  * ```ts
  * import assert from "node:assert/strict";
  * const quiet = { stderrGoesNowhere: () => true, env: () => undefined };
@@ -127,10 +127,11 @@ function escapeControls(text: string): string {
  * when it names none and stderr goes nowhere, to the fallback file. Returns the file written,
  * or `undefined`; never throws (the message already went to stderr).
  *
- * @example
- * ```ts
- * import { detectRuntime } from "./runtime.ts";
- * // main.ts, on a ConfigError: reportConfigError(error.message, detectRuntime());
+ * @example Report a configuration error (main.ts; writes to the real log file)
+ * ```ts ignore
+ * import { reportConfigError } from "./log_target.ts";
+ * import { detectRuntime } from "./runtime/mod.ts";
+ * reportConfigError(error.message, detectRuntime());
  * ```
  */
 export function reportConfigError(message: string, runtime: Runtime): string | undefined {

@@ -1,8 +1,7 @@
 /**
- * The program's logger: the role `@std/log` had in the design, kept in this
- * one file so that swapping the std package back in touches nothing else.
- * One line per record, `TIME LEVEL message`, written to a sink function
- * (stderr or a log file, see `runtime.ts`). Known secrets are masked in every
+ * The program's own logger (std has removed `log/`, so there is no package to
+ * swap in): one line per record, `TIME LEVEL message`, written to a sink function
+ * (stderr or a log file, see `runtime/`). Known secrets are masked in every
  * line, in every encoding (`mask.ts`), as a last line of defence; messages are
  * built never to contain them. Control characters are escaped in every line,
  * so text that came from outside (user and server names, an API's message, an
@@ -92,10 +91,14 @@ export function escapeControl(text: string): string {
  *
  * @example Log to stderr at info
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createLogger } from "./logger.ts";
- * const log = createLogger({ level: "info", sink: (line) => console.error(line.trimEnd()) });
+ * const lines: string[] = [];
+ * const log = createLogger({ level: "info", sink: (line) => lines.push(line) });
  * log.info("started");
  * log.debug("not written");
+ * assert.equal(lines.length, 1);
+ * assert.match(lines[0]!, /^\S+Z INFO {2}started\n$/);
  * ```
  */
 export function createLogger(options: LoggerOptions): Logger {
@@ -125,10 +128,12 @@ export function createLogger(options: LoggerOptions): Logger {
 /**
  * A logger that writes nothing.
  *
- * @example
+ * @example A logger that drops everything
  * ```ts
+ * import assert from "node:assert/strict";
  * import { silentLogger } from "./logger.ts";
  * silentLogger.warn("dropped");
+ * assert.equal(silentLogger.enabled("error"), false);
  * ```
  */
 export const silentLogger: Logger = createLogger({ level: "silent", sink: () => {} });

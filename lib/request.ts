@@ -6,33 +6,7 @@
  * @module
  */
 
-/** The operations ejabberd sends to an extauth program. */
-export type Operation =
-  | "auth"
-  | "isuser"
-  | "setpass"
-  | "tryregister"
-  | "removeuser"
-  | "removeuser3";
-
-/** Every operation, in the order README lists them. */
-export const OPERATIONS: readonly Operation[] = [
-  "auth",
-  "isuser",
-  "setpass",
-  "tryregister",
-  "removeuser",
-  "removeuser3",
-];
-
-/** Operations whose request carries a password as fourth field. */
-const WITH_PASSWORD: ReadonlySet<string> = new Set([
-  "auth",
-  "setpass",
-  "tryregister",
-  "removeuser3",
-]);
-const WITHOUT_PASSWORD: ReadonlySet<string> = new Set(["isuser", "removeuser"]);
+import { hasPassword, isOperation, type Operation } from "./operations.ts";
 
 /** A parsed request. `password` is present exactly for the operations that carry one. */
 export interface AuthRequest {
@@ -93,42 +67,17 @@ export function invalidName(field: "user" | "server", name: string): string | un
 }
 
 /**
- * Tells whether `op` is one of the {@linkcode OPERATIONS}.
- *
- * @example Check an operation name
- * ```ts
- * import { isOperation } from "./request.ts";
- * isOperation("auth"); // true
- * isOperation("certauth"); // false
- * ```
- */
-export function isOperation(op: string): op is Operation {
-  return WITH_PASSWORD.has(op) || WITHOUT_PASSWORD.has(op);
-}
-
-/**
- * Tells whether the operation carries a password.
- *
- * @example
- * ```ts
- * import { hasPassword } from "./request.ts";
- * hasPassword("auth"); // true
- * hasPassword("isuser"); // false
- * ```
- */
-export function hasPassword(op: Operation): boolean {
-  return WITH_PASSWORD.has(op);
-}
-
-/**
  * Parses one request payload. Never throws: a payload that is not a request
  * gives `ok: false` with a reason that never contains the password.
  *
  * @example Parse a login with a colon in the password
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseRequest } from "./request.ts";
- * const r = parseRequest(new TextEncoder().encode("auth:alice:example.com:a:b"));
- * // { ok: true, request: { op: "auth", user: "alice", server: "example.com", password: "a:b" } }
+ * assert.deepEqual(parseRequest(new TextEncoder().encode("auth:alice:example.com:a:b")), {
+ *   ok: true,
+ *   request: { op: "auth", user: "alice", server: "example.com", password: "a:b" },
+ * });
  * ```
  */
 export function parseRequest(payload: Uint8Array): ParseResult {
@@ -153,7 +102,7 @@ export function parseRequest(payload: Uint8Array): ParseResult {
   if (!isOperation(op)) {
     return { ok: false, reason: `unknown operation ${JSON.stringify(op.slice(0, 40))}`, op };
   }
-  const withPassword = WITH_PASSWORD.has(op);
+  const withPassword = hasPassword(op);
   const userEnd = cuts[1];
   if (cuts[0] === undefined || userEnd === undefined) {
     return { ok: false, reason: `${op} needs USER:SERVER`, op };

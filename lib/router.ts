@@ -6,11 +6,10 @@
  * @module
  */
 
-import type { Target } from "./backend.ts";
 import type { Config, RouteConfig } from "./config.ts";
 import { ConfigError } from "./config.ts";
 import { type Contract, contractByName } from "./contracts.ts";
-import type { Operation } from "./request.ts";
+import type { Operation } from "./operations.ts";
 import { createSigner, parseSecretFile } from "./signing.ts";
 import { VERSION } from "./version.ts";
 
@@ -22,6 +21,17 @@ export interface Route {
   readonly contract: Contract;
   readonly paths: Readonly<Record<Operation, string>>;
   readonly headers: Readonly<Record<string, string>>;
+  readonly sign?: (body: string) => Promise<Record<string, string>>;
+}
+
+/** A fully resolved destination for one request, built by {@linkcode targetFor}. */
+export interface Target {
+  /** The endpoint URL. */
+  readonly url: string;
+  readonly contract: Contract;
+  /** Fixed headers: credentials, User-Agent, custom headers. */
+  readonly headers: Readonly<Record<string, string>>;
+  /** Adds per-request headers (signatures), given the exact body. */
   readonly sign?: (body: string) => Promise<Record<string, string>>;
 }
 
@@ -46,10 +56,22 @@ export type FileMode = (path: string) => number | undefined;
  *
  * @throws {RangeError} when the domain is empty, `.` or `..`, which would not
  * stay one segment (requests never carry one: see `invalidName` in request.ts).
- * @example
+ * @example The login URL for a domain
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { JSON_CONTRACT } from "./contracts.ts";
  * import { targetFor } from "./router.ts";
- * // targetFor(route, "auth", "example.com").url === "https://api.example.com/xmpp/login"
+ * const route = {
+ *   name: "*",
+ *   urlTemplate: "https://api.example.com/{server}",
+ *   contract: JSON_CONTRACT,
+ *   paths: JSON_CONTRACT.endpoints,
+ *   headers: {},
+ * };
+ * assert.equal(
+ *   targetFor(route, "auth", "chat.example").url,
+ *   "https://api.example.com/chat.example/login",
+ * );
  * ```
  */
 export function targetFor(route: Route, op: Operation, server: string): Target {
@@ -163,11 +185,20 @@ function modeWarning(fileMode: FileMode, path: string, option: string): string |
  *
  * @throws {ConfigError} when a secret file is unreadable, empty, blank, or
  * (token, Basic credentials) not one line.
- * @example
+ * @example Route the default domain
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseCommand } from "./config.ts";
  * import { createRouter } from "./router.ts";
- * // const router = await createRouter(config, runtime.readFile);
- * // router.resolve("example.com")
+ * const command = parseCommand({
+ *   args: ["--url", "https://api.example.com/xmpp"],
+ *   env: () => undefined,
+ *   envNames: () => [],
+ *   readFile: () => new Uint8Array(),
+ * });
+ * if (command.kind !== "serve") throw new Error("expected serve");
+ * const router = await createRouter(command.config, () => new Uint8Array());
+ * assert.equal(router.resolve("example.com")?.urlTemplate, "https://api.example.com/xmpp");
  * ```
  */
 export async function createRouter(

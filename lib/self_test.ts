@@ -7,8 +7,10 @@
  * @module
  */
 
-import { encodeFrame, type Verdict } from "./framing.ts";
+import { concatBytes } from "./bytes.ts";
+import { encodeFrame } from "./framing.ts";
 import { silentLogger } from "./logger.ts";
+import type { Verdict } from "./protocol.ts";
 import { parseRequest } from "./request.ts";
 import { EJABBERD, serve } from "./serve.ts";
 
@@ -40,21 +42,18 @@ const GOOD = new Set(["wonderland", "with:colons: and spaces", "pässwörd ✓",
 /**
  * Runs the self-test and returns a one-line summary and whether it passed.
  *
- * @example
+ * @example Run the self-test
  * ```ts
+ * import assert from "node:assert/strict";
  * import { runSelfTest } from "./self_test.ts";
- * const { ok, summary } = await runSelfTest();
+ * const { ok } = await runSelfTest();
+ * assert.equal(ok, true);
  * ```
  */
 export async function runSelfTest(): Promise<{ ok: boolean; summary: string }> {
   const encoder = new TextEncoder();
   const frames = CASES.map(([text]) => encodeFrame(encoder.encode(text)));
-  const all = new Uint8Array(frames.reduce((n, f) => n + f.length, 0));
-  let offset = 0;
-  for (const frame of frames) {
-    all.set(frame, offset);
-    offset += frame.length;
-  }
+  const all = concatBytes(frames);
   // Chunks of 1, 2, 3, ... bytes: frames split at every kind of boundary.
   const chunks: Uint8Array[] = [];
   for (let at = 0, size = 1; at < all.length; at += size, size = (size % 7) + 1) {

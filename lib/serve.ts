@@ -6,16 +6,10 @@
  * @module
  */
 
-import { encodeReply, type Incoming, readFrames, type Verdict } from "./framing.ts";
+import { encodeReply, readFrames } from "./framing.ts";
 import { encodeLineReply, readLines } from "./line_framing.ts";
 import type { Logger } from "./logger.ts";
-
-/** A stdin/stdout protocol: how requests are delimited and replies encoded. */
-export interface Protocol {
-  readonly name: "ejabberd" | "prosody";
-  read(input: ReadableStream<Uint8Array>, logger: Logger): AsyncIterable<Incoming>;
-  encode(verdict: Verdict): Uint8Array;
-}
+import type { Protocol, Verdict } from "./protocol.ts";
 
 /** ejabberd's 2-byte length framing. */
 export const EJABBERD: Protocol = {
@@ -67,17 +61,20 @@ export interface ServeResult {
  *
  * @example Serve stdin
  * ```ts
+ * import assert from "node:assert/strict";
  * import { EJABBERD, serve } from "./serve.ts";
  * import { silentLogger } from "./logger.ts";
  * const input = new Blob([Uint8Array.of(0, 1, 0x78)]).stream();
+ * const written: number[] = [];
  * await serve({
  *   input,
- *   write: (bytes) => console.error(bytes),
+ *   write: (bytes) => written.push(...bytes),
  *   handle: () => Promise.resolve("false"),
  *   protocol: EJABBERD,
  *   logger: silentLogger,
  *   onError: "error",
  * });
+ * assert.deepEqual(written, [0, 2, 0, 0]);
  * ```
  */
 export async function serve(options: ServeOptions): Promise<ServeResult> {

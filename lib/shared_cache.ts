@@ -27,9 +27,7 @@
 
 import {
   AuthCache,
-  type CachedOperation,
   type CacheLookup,
-  checkOption,
   encodeInput,
   type EntryTimes,
   type Freshness,
@@ -37,10 +35,12 @@ import {
   semantics,
   toKey,
 } from "./auth_cache.ts";
+import { checkNumber } from "./check_number.ts";
 import type { Logger } from "./logger.ts";
+import { type CachedOperation, hasPassword } from "./operations.ts";
 import { scrypt, timingSafeEqual } from "node:crypto";
 import type { SqlDatabase, SqliteError, SqlStatement } from "./runtime/sqlite.ts";
-import type { SqliteModule } from "./runtime.ts";
+import type { SqliteModule } from "./runtime/mod.ts";
 
 /** scrypt's parameters for the password verifiers in the file. */
 export const KDF = {
@@ -240,7 +240,7 @@ async function openStore(options: SharedCacheOptions): Promise<Store | string> {
  * import { mkdtempSync } from "node:fs";
  * import { tmpdir } from "node:os";
  * import { createLogger } from "./logger.ts";
- * import { detectRuntime } from "./runtime.ts";
+ * import { detectRuntime } from "./runtime/mod.ts";
  * import { openSharedCache } from "./shared_cache.ts";
  * const cache = await openSharedCache({
  *   path: `${mkdtempSync(`${tmpdir()}/cache-`)}/cache.db`,
@@ -255,9 +255,9 @@ async function openStore(options: SharedCacheOptions): Promise<Store | string> {
  * ```
  */
 export async function openSharedCache(options: SharedCacheOptions): Promise<OutageCache> {
-  checkOption("ttlMs", options.ttlMs, false);
-  checkOption("staleTtlMs", options.staleTtlMs, false);
-  checkOption("maxEntries", options.maxEntries, true);
+  checkNumber("auth cache", "ttlMs", options.ttlMs);
+  checkNumber("auth cache", "staleTtlMs", options.staleTtlMs);
+  checkNumber("auth cache", "maxEntries", options.maxEntries, { integer: true });
   const memory = await AuthCache.create(options);
   if (!memory.enabled) return memory;
   const store = await openStore(options);
@@ -336,7 +336,7 @@ export class SharedAuthCache implements OutageCache {
       return this.fallback.lookup(op, user, server, password, freshness);
     }
     const window = semantics.window(freshness, this.ttlMs, this.staleMs);
-    if (window <= 0 || (op === "auth" && password === undefined)) return MISS;
+    if (window <= 0 || (hasPassword(op) && password === undefined)) return MISS;
     const id = await this.id(user, server);
     const row = this.getRow(id);
     if (row === undefined) return MISS;
@@ -357,7 +357,7 @@ export class SharedAuthCache implements OutageCache {
     if (at === undefined) return MISS;
     const result = semantics.judge(at, now, window);
     if (!result.hit) return MISS;
-    if (op === "auth") {
+    if (hasPassword(op)) {
       const known = await this.knows(id, user, server, password!, verifier!);
       if (known === "no") return MISS;
       if (known === "unknown") {
@@ -390,7 +390,7 @@ export class SharedAuthCache implements OutageCache {
     if (this.store === undefined) return this.fallback.remember(op, user, server, password);
     const id = await this.id(user, server);
     const now = this.now();
-    if (op !== "auth" || password === undefined) {
+    if (!hasPassword(op) || password === undefined) {
       if (this.write((sql) => sql.exists.run(id, now)) !== undefined) this.evict();
       return;
     }

@@ -80,15 +80,13 @@ function fromHex(hex: string): Uint8Array<ArrayBuffer> {
  *
  * @example Sign a request body
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createSigner } from "./signing.ts";
  * const signer = await createSigner(new TextEncoder().encode("s3cr3t"));
  * const body = JSON.stringify({ username: "alice@example.com" });
- * const headers = await signer.sign(body, Math.floor(Date.now() / 1000));
- * const request = new Request("https://example.com/api/exists", {
- *   method: "POST",
- *   headers: { "Content-Type": "application/json", ...headers },
- *   body,
- * });
+ * const headers = await signer.sign(body, 1_700_000_000);
+ * assert.equal(headers["X-Extauth-Timestamp"], "1700000000");
+ * assert.match(headers["X-Extauth-Signature"], /^sha256=[0-9a-f]{64}$/);
  * ```
  */
 export async function createSigner(secret: Uint8Array): Promise<Signer> {
@@ -124,9 +122,11 @@ export async function createSigner(secret: Uint8Array): Promise<Signer> {
  *
  * @example Read the secret file
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createSigner, parseSecretFile } from "./signing.ts";
  * const bytes = new TextEncoder().encode("s3cr3t\n"); // e.g. the bytes of --hmac-secret-file
- * const signer = await createSigner(parseSecretFile(bytes)); // signs with "s3cr3t"
+ * assert.deepEqual(parseSecretFile(bytes), new TextEncoder().encode("s3cr3t"));
+ * const signer = await createSigner(parseSecretFile(bytes));
  * ```
  */
 export function parseSecretFile(bytes: Uint8Array): Uint8Array {
@@ -158,18 +158,22 @@ export function parseSecretFile(bytes: Uint8Array): Uint8Array {
  *
  * @example Verify a request on the API side
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createSigner, verifySignature } from "./signing.ts";
  * const secret = new TextEncoder().encode("s3cr3t");
  * const body = '{"username":"alice@example.com","user":"alice","server":"example.com"}';
  * const now = Math.floor(Date.now() / 1000);
  * const headers = await (await createSigner(secret)).sign(body, now);
- * await verifySignature(
- *   secret,
- *   body,
- *   headers["X-Extauth-Timestamp"],
- *   headers["X-Extauth-Signature"],
- *   now,
- * ); // true
+ * assert.equal(
+ *   await verifySignature(
+ *     secret,
+ *     body,
+ *     headers["X-Extauth-Timestamp"],
+ *     headers["X-Extauth-Signature"],
+ *     now,
+ *   ),
+ *   true,
+ * );
  * ```
  */
 export async function verifySignature(

@@ -26,7 +26,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { AuthCache } from "../lib/auth_cache.ts";
 import { silentLogger } from "../lib/logger.ts";
-import { detectRuntime } from "../lib/runtime.ts";
+import { detectRuntime } from "../lib/runtime/mod.ts";
 import { openSharedCache, SharedAuthCache } from "../lib/shared_cache.ts";
 
 const users = Number(process.argv[2] ?? 10_000);

@@ -3,10 +3,10 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createFetch, runServe } from "../lib/app.ts";
+import { runServe } from "../lib/app.ts";
 import { type Config, ConfigError, parseCommand } from "../lib/config.ts";
 import { encodeFrame } from "../lib/framing.ts";
-import { detectRuntime, type Runtime } from "../lib/runtime.ts";
+import { detectRuntime, type Runtime } from "../lib/runtime/mod.ts";
 import { listen, type ProgrammableServer, reply } from "./helpers/programmable_server.ts";
 
 const encoder = new TextEncoder();
@@ -158,26 +158,5 @@ describe("runServe", () => {
         error instanceof ConfigError && /^Cannot open --log-file .*x\.log: /.test(error.message),
     );
     assert.deepEqual(h.stdout, []);
-  });
-});
-
-describe("createFetch", () => {
-  it("refuses a CA file that is missing or holds no certificate", () => {
-    const dir = mkdtempSync(join(tmpdir(), "xmpp-extauth-ca-"));
-    try {
-      assert.throws(
-        () =>
-          createFetch(config(["--url", "https://h", "--ca-file", join(dir, "missing.pem")]), real),
-        /^ConfigError: Cannot read --ca-file .*missing\.pem/,
-      );
-      const notPem = join(dir, "key.txt");
-      writeFileSync(notPem, "not a certificate");
-      assert.throws(
-        () => createFetch(config(["--url", "https://h", "--ca-file", notPem]), real),
-        /Cannot use --ca-file .*key\.txt: no PEM certificate in it/,
-      );
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
   });
 });

@@ -8,9 +8,11 @@ import {
   type SetpassFailure,
   setpassFailureFor,
 } from "../lib/authenticator.ts";
+import type { Clock } from "../lib/backend.ts";
 import { parseCommand } from "../lib/config.ts";
 import { createLogger } from "../lib/logger.ts";
 import { createRouter } from "../lib/router.ts";
+import { manualClock } from "./helpers/clock.ts";
 import { listen, type ProgrammableServer, reply } from "./helpers/programmable_server.ts";
 
 const encode = (text: string) => new TextEncoder().encode(text);
@@ -23,6 +25,7 @@ async function pipeline(
     staleTtlMs?: number;
     files?: Record<string, string>;
     setpassFailure?: SetpassFailure;
+    clock?: Clock;
   } = {},
 ) {
   const files = options.files ?? {};
@@ -50,6 +53,7 @@ async function pipeline(
     breakerFailures: config.breakerFailures,
     breakerCooldownMs: config.breakerCooldownMs,
     ...(options.setpassFailure ? { setpassFailure: options.setpassFailure } : {}),
+    ...(options.clock ? { clock: options.clock } : {}),
   });
   return { handle: (text: string) => handle(encode(text)), lines };
 }
@@ -119,6 +123,7 @@ describe("createAuthenticator", () => {
 
   it("closes the breaker when the probe after the cooldown gets an answer", async () => {
     api.on((_req, _body, res) => reply(res, 500, "down"));
+    const clock = manualClock();
     const { handle, lines } = await pipeline([
       "--url",
       api.url,
@@ -128,11 +133,15 @@ describe("createAuthenticator", () => {
       "1",
       "--breaker-cooldown",
       "50ms",
-    ]);
+    ], { clock });
     assert.equal(await handle("isuser:alice:example.com"), "error");
     assert.equal(await handle("isuser:alice:example.com"), "error");
     assert.equal(api.seen.length, 1);
-    await new Promise((resolve) => setTimeout(resolve, 80));
+    clock.advance(49);
+    assert.equal(await handle("isuser:alice:example.com"), "error");
+    assert.equal(api.seen.length, 1, "the cooldown is not over");
+    assert.match(lines.at(-1)!, /circuit breaker open, next try in 1 ms\n$/);
+    clock.advance(1);
     api.on((_req, _body, res) => reply(res, 200, { success: true }));
     assert.equal(await handle("isuser:alice:example.com"), "true");
     assert.ok(lines.some((l) => /INFO {2}circuit breaker closed/.test(l)));

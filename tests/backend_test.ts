@@ -1,14 +1,10 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import {
-  ANSWER_LIMIT,
-  askApi,
-  classifyFetchError,
-  type Policy,
-  type Target,
-} from "../lib/backend.ts";
+import { ANSWER_LIMIT, askApi, classifyFetchError, type Policy } from "../lib/backend.ts";
 import { FORM_STATUS_CONTRACT, JSON_CONTRACT } from "../lib/contracts.ts";
 import type { AuthRequest } from "../lib/request.ts";
+import type { Target } from "../lib/router.ts";
+import { instantClock } from "./helpers/clock.ts";
 import { listen, type ProgrammableServer, reply } from "./helpers/programmable_server.ts";
 
 const AUTH: AuthRequest = {
@@ -163,18 +159,31 @@ describe("askApi", () => {
   });
 
   it("times out each attempt and stops at the deadline", async () => {
-    api.on((_req, _body, res) => setTimeout(() => reply(res, 200, { success: true }), 1500));
-    const outcome = await askApi(fetch, target(), {
-      timeoutMs: 100,
-      deadlineMs: 450,
-      retries: 10,
-      backoffBaseMs: 1,
-      backoffCapMs: 1,
-    }, AUTH);
+    // The API holds every request; the clock fires each timeout at once instead of waiting.
+    const held: (() => void)[] = [];
+    api.on((_req, _body, res) => held.push(() => reply(res, 200, { success: true })));
+    const outcome = await askApi(
+      fetch,
+      target(),
+      {
+        timeoutMs: 100,
+        deadlineMs: 450,
+        retries: 10,
+        backoffBaseMs: 1,
+        backoffCapMs: 1,
+      },
+      AUTH,
+      instantClock(),
+    );
+    for (const release of held) release();
     assert.equal(outcome.kind, "error");
-    if (outcome.kind === "error") assert.equal(outcome.failure, "timeout");
-    // 450 ms of deadline hold at most 5 attempts of 100 ms, never the 11 allowed by retries.
-    assert.ok(outcome.attempts >= 2 && outcome.attempts <= 5, `attempts: ${outcome.attempts}`);
+    if (outcome.kind === "error") {
+      assert.equal(outcome.failure, "timeout");
+      // Four attempts of 100 ms and backoffs under 1 ms leave the fifth what is left of the
+      // deadline; the 11 allowed by --retries never happen.
+      assert.match(outcome.cause, /^no answer within (4[6-9]|50) ms \(after 5 attempts\)$/);
+    }
+    assert.equal(outcome.attempts, 5);
   });
 
   it("does not follow a redirect: a 3xx is an error naming the status", async () => {

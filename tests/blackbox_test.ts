@@ -10,8 +10,7 @@
  */
 import { after, afterEach, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { VERSION } from "../lib/version.ts";
 import {
@@ -20,6 +19,7 @@ import {
   type RecordedRequest,
   slow,
   startApi,
+  startApiWithToken,
 } from "./helpers/api_server.ts";
 import {
   assertReply,
@@ -94,16 +94,15 @@ function suite(runner: Runner) {
         assert.equal(await p.finish(), 0, `exit code; stderr: ${p.stderr}`);
       });
 
+    let close: () => Promise<void>;
     before(async () => {
-      api = await startApi({ users: USERS });
-      dir = mkdtempSync(join(tmpdir(), "extauth-blackbox-"));
-      tokenFile = join(dir, "token");
-      writeFileSync(tokenFile, `${TOKEN}\n`);
+      ({ api, dir, tokenFile, close } = await startApiWithToken(
+        { users: USERS },
+        TOKEN,
+        "extauth-blackbox-",
+      ));
     });
-    after(async () => {
-      await api.close();
-      rmSync(dir, { recursive: true, force: true });
-    });
+    after(() => close());
     afterEach(() => api.reset());
 
     it(

@@ -192,7 +192,7 @@ describe("CircuitBreaker", () => {
       const [options, message] of [
         [{ failures: -1, cooldownMs: 0 }, /failures must be a whole number >= 0, got -1/],
         [{ failures: 2.5, cooldownMs: 0 }, /failures must be a whole number >= 0, got 2.5/],
-        [{ failures: 1, cooldownMs: NaN }, /cooldownMs must be a number >= 0, got NaN/],
+        [{ failures: 1, cooldownMs: NaN }, /cooldownMs must be a finite number >= 0, got NaN/],
         [{ failures: 1, cooldownMs: Infinity }, /cooldownMs .* got Infinity/],
         [{ failures: 1, cooldownMs: 1, probeTimeoutMs: -5 }, /probeTimeoutMs .* got -5/],
       ] as const

@@ -10,11 +10,11 @@
 import { after, afterEach, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { FailureKind } from "../lib/backend.ts";
+import { hintFor } from "../lib/check.ts";
 import { VERSION } from "../lib/version.ts";
-import { type Api, type Mode, slow, startApi } from "./helpers/api_server.ts";
+import { type Api, type Mode, slow, startApi, startApiWithToken } from "./helpers/api_server.ts";
 import { listen, type ProgrammableServer, reply } from "./helpers/programmable_server.ts";
 import {
   REPO_ROOT,
@@ -45,21 +45,19 @@ function lines(r: RunResult): string[] {
 function suite(runner: Runner) {
   describe(`xmpp-extauth check (${runner.name})`, () => {
     let api: Api;
-    let dir: string;
     let tokenFile: string;
     const check = (args: readonly string[], options: RunOptions = {}) =>
       runExtauth(runner, ["check", ...args, "--url", api.url, "--token-file", tokenFile], options);
 
+    let close: () => Promise<void>;
     before(async () => {
-      api = await startApi({ users: { "alice@example.com": PASSWORD } });
-      dir = mkdtempSync(join(tmpdir(), "extauth-check-"));
-      tokenFile = join(dir, "token");
-      writeFileSync(tokenFile, `${TOKEN}\n`);
+      ({ api, tokenFile, close } = await startApiWithToken(
+        { users: { "alice@example.com": PASSWORD } },
+        TOKEN,
+        "extauth-check-",
+      ));
     });
-    after(async () => {
-      await api.close();
-      rmSync(dir, { recursive: true, force: true });
-    });
+    after(() => close());
     afterEach(() => api.reset());
 
     it(
@@ -371,3 +369,22 @@ for (const runner of runners()) {
     );
   });
 }
+
+describe("hintFor", () => {
+  it("has a hint for every failure kind, the open breaker included", () => {
+    const kinds = [
+      "dns",
+      "refused",
+      "tls",
+      "timeout",
+      "network",
+      "status",
+      "contract",
+      "deadline",
+      "breaker",
+    ] as const satisfies readonly FailureKind[];
+    const hints = kinds.map((kind) => hintFor(kind, undefined, "", "https://example.org/x"));
+    assert.equal(new Set(hints).size, kinds.length, "each kind its own hint");
+    assert.match(hintFor("breaker", undefined, "", "https://example.org/x"), /circuit breaker/);
+  });
+});

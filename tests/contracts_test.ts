@@ -6,7 +6,8 @@ import {
   type Interpretation,
   JSON_CONTRACT,
 } from "../lib/contracts.ts";
-import { type AuthRequest, OPERATIONS } from "../lib/request.ts";
+import { OPERATIONS } from "../lib/operations.ts";
+import type { AuthRequest } from "../lib/request.ts";
 
 const auth: AuthRequest = { op: "auth", user: "alice", server: "example.com", password: "s3cret" };
 const isuser: AuthRequest = { op: "isuser", user: "alice", server: "example.com" };
@@ -300,5 +301,19 @@ describe("form-status contract: answers", () => {
       expectError(interpret(op, 400, "bad"), /^HTTP 400: bad$/);
       expectError(interpret(op, 401), /^HTTP 401$/);
     }
+  });
+});
+
+describe("form-status contract: causes", () => {
+  it("keeps the API's own ' :' in a body it quotes", () => {
+    const result = FORM_STATUS_CONTRACT.interpret("auth", { status: 200, body: "error : locked" });
+    assert.deepEqual(result, {
+      kind: "error",
+      cause: "HTTP 200 with a body other than true/false: error : locked",
+    });
+    assert.deepEqual(FORM_STATUS_CONTRACT.interpret("isuser", { status: 500, body: "a : b" }), {
+      kind: "error",
+      cause: "HTTP 500: a : b",
+    });
   });
 });

@@ -8,9 +8,9 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { type ExampleApi, startExampleApi } from "../scripts/example_api.ts";
+import { scriptCommand } from "./helpers/spawn.ts";
 
 interface Reply {
   status: number;
@@ -170,8 +170,8 @@ describe("example API bearer token", () => {
 /** Starts scripts/example_api.ts as a program; resolves with its URL and a way to read its stderr. */
 async function startProgram(extra: readonly string[]) {
   const script = fileURLToPath(new URL("../scripts/example_api.ts", import.meta.url));
-  const args = process.versions.bun === undefined ? ["run", "-A", script] : [script];
-  const child = spawn(process.execPath, [...args, "--port", "0", ...extra], {
+  const [command, ...args] = scriptCommand(script);
+  const child = spawn(command, [...args, "--port", "0", ...extra], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   let stderr = "";

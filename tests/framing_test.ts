@@ -369,18 +369,19 @@ describe("readFrames: the reader", () => {
     assert.equal(stream.locked, false);
   });
 
-  it("propagates an error of the input stream", async () => {
-    const stream = new ReadableStream<Uint8Array>({
-      start(controller) {
-        controller.enqueue(Uint8Array.of(0, 1, 0x41));
-        controller.error(new Error("stdin broke"));
-      },
-    });
+  it("yields the frames read before the input stream fails, then propagates its error", async () => {
+    // One pull delivers a frame and the start of the next, the following one fails.
+    const pulls = [
+      (c: ReadableStreamDefaultController<Uint8Array>) => c.enqueue(Uint8Array.of(0, 1, 0x41, 0)),
+      (c: ReadableStreamDefaultController<Uint8Array>) => c.error(new Error("stdin broke")),
+    ];
+    const stream = new ReadableStream<Uint8Array>({ pull: (c) => pulls.shift()?.(c) });
     const seen: number[][] = [];
     await assert.rejects(async () => {
       for await (const incoming of readFrames(stream)) {
-        if (incoming.ok) seen.push(Array.from(incoming.payload));
+        seen.push(incoming.ok ? Array.from(incoming.payload) : [-1]);
       }
     }, { message: "stdin broke" });
+    assert.deepEqual(seen, [[0x41]]);
   });
 });

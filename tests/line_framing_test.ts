@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import type { Incoming } from "../lib/framing.ts";
+import type { Incoming } from "../lib/protocol.ts";
 import {
   encodeLineReply,
   LINE_REPLY_ERROR,

@@ -273,7 +273,7 @@ function environOf(pid: number): string[] {
 
 function jitSuite(runner: Runner) {
   // Under Bun the program restarts itself in place with the JIT off: the memory of
-  // ejabberd's pool of copies (lib/runtime.ts, restartWithoutJit). Linux only (/proc).
+  // ejabberd's pool of copies (lib/runtime/jit.ts, restartWithoutJit). Linux only (/proc).
   const skip = runner.name === "deno" || process.platform !== "linux";
   describe(`JavaScriptCore's JIT (${runner.name})`, { skip }, () => {
     let api: Api;

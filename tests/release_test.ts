@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { scriptCommand } from "./helpers/spawn.ts";
 import {
   checkLinking,
   compileCommand,
@@ -31,8 +32,8 @@ const SCRIPT = join(ROOT, "scripts", "release.ts");
 
 /** Runs release.ts under the current runtime. */
 function runRelease(args: string[]) {
-  const runtime = process.versions.bun === undefined ? ["run", "-A", SCRIPT] : [SCRIPT];
-  return spawnSync(process.execPath, [...runtime, ...args], { encoding: "utf8" });
+  const [command, ...runtime] = scriptCommand(SCRIPT);
+  return spawnSync(command, [...runtime, ...args], { encoding: "utf8" });
 }
 
 describe("release arguments", () => {

@@ -7,7 +7,8 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { classifyFetchError } from "../lib/backend.ts";
-import { detectRuntime } from "../lib/runtime.ts";
+import { writeAll } from "../lib/runtime/common.ts";
+import { detectRuntime } from "../lib/runtime/mod.ts";
 
 const runtime = detectRuntime();
 const dir = mkdtempSync(join(tmpdir(), "xmpp-extauth-runtime-"));
@@ -132,5 +133,25 @@ describe("createFetch with a private CA", () => {
     const response = await runtime.createFetch([caPem])(url, { method: "POST" });
     assert.equal(response.status, 200);
     assert.deepEqual(await response.json(), { success: true });
+  });
+});
+
+describe("writeAll", () => {
+  it("writes every byte through a sink that takes a few at a time", () => {
+    const bytes = Uint8Array.from({ length: 1000 }, (_, i) => i % 251);
+    const taken: number[] = [];
+    let calls = 0;
+    writeAll((rest) => {
+      calls++;
+      const part = rest.subarray(0, 7);
+      taken.push(...part);
+      return part.length;
+    }, bytes);
+    assert.deepEqual(taken, [...bytes]);
+    assert.equal(calls, Math.ceil(1000 / 7));
+  });
+
+  it("writes nothing for no bytes", () => {
+    writeAll(() => assert.fail("called"), new Uint8Array());
   });
 });

@@ -1,9 +1,10 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { encodeFrame, REPLY_ERROR, REPLY_FALSE, REPLY_TRUE, type Verdict } from "../lib/framing.ts";
+import { encodeFrame, REPLY_ERROR, REPLY_FALSE, REPLY_TRUE } from "../lib/framing.ts";
+import type { Protocol, Verdict } from "../lib/protocol.ts";
 import { createLogger, type Logger, silentLogger } from "../lib/logger.ts";
 import { parseRequest } from "../lib/request.ts";
-import { EJABBERD, PROSODY, type Protocol, serve, type ServeResult } from "../lib/serve.ts";
+import { EJABBERD, PROSODY, serve, type ServeResult } from "../lib/serve.ts";
 import { concatBytes, prng, streamOf } from "./helpers/bytes.ts";
 
 const encoder = new TextEncoder();

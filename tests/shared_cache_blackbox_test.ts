@@ -12,7 +12,7 @@ import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { detectRuntime } from "../lib/runtime.ts";
+import { detectRuntime } from "../lib/runtime/mod.ts";
 import { type Api, startApi } from "./helpers/api_server.ts";
 import {
   assertReply,

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { OutageCache } from "../lib/auth_cache.ts";
 import { createLogger } from "../lib/logger.ts";
-import { detectRuntime } from "../lib/runtime.ts";
+import { detectRuntime } from "../lib/runtime/mod.ts";
 import { openSharedCache, SharedAuthCache } from "../lib/shared_cache.ts";
 
 const SERVER = "example.com";

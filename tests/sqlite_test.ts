@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { detectRuntime } from "../lib/runtime.ts";
+import { detectRuntime } from "../lib/runtime/mod.ts";
 
 const { classify, openSqlite, prepareCacheFile, SqliteError } = await detectRuntime().loadSqlite();
 const dir = mkdtempSync(join(tmpdir(), "xmpp-extauth-sqlite-"));

@@ -2,7 +2,7 @@
  * The runtime's built-in SQLite driver behind one small interface:
  * `bun:sqlite` under Bun, `node:sqlite` under Deno (which needs
  * `--allow-read` and `--allow-write` for the file). Loaded only when
- * `--cache-file` is given (see `openCacheDatabase` in `runtime.ts`), so that
+ * `--cache-file` is given (see `loadSqlite` in `common.ts`), so that
  * serving without it loads neither the driver nor `node:fs`.
  *
  * Also the file-system side of the cache file: it is created `0600` before

@@ -12,7 +12,10 @@
 
 import { Buffer } from "node:buffer";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import type { AddressInfo, Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 /** An operation's endpoint name in the JSON contract. */
 export type Endpoint =
@@ -327,6 +330,38 @@ export async function startApi(options: ApiOptions = {}): Promise<Api> {
         for (const socket of sockets) socket.destroy();
       });
       return closed;
+    },
+  };
+}
+
+/** An API with a token file beside it: what the black-box and check suites start from. */
+export interface ApiWithToken {
+  readonly api: Api;
+  /** A temporary folder for the suite's files; removed by `close`. */
+  readonly dir: string;
+  /** `dir/token`, holding the token and a newline. */
+  readonly tokenFile: string;
+  /** Stops the API and removes `dir`. */
+  close(): Promise<void>;
+}
+
+/** Starts an API with these users and writes `token` to a fresh token file. */
+export async function startApiWithToken(
+  options: ApiOptions,
+  token: string,
+  prefix: string,
+): Promise<ApiWithToken> {
+  const api = await startApi(options);
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const tokenFile = join(dir, "token");
+  writeFileSync(tokenFile, `${token}\n`);
+  return {
+    api,
+    dir,
+    tokenFile,
+    async close() {
+      await api.close();
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }

@@ -45,21 +45,5 @@ export function streamOf(chunks: readonly Uint8Array[]): ReadableStream<Uint8Arr
   });
 }
 
-/**
- * Joins byte arrays.
- *
- * @example
- * ```ts
- * import { concatBytes } from "./bytes.ts";
- * concatBytes([Uint8Array.of(1), Uint8Array.of(2)]); // Uint8Array [1, 2]
- * ```
- */
-export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
+/** Joins byte arrays (the program's own, see lib/bytes.ts). */
+export { concatBytes } from "../../lib/bytes.ts";

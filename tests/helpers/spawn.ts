@@ -18,6 +18,7 @@ import { existsSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { concatBytes } from "../../lib/bytes.ts";
 
 /** The repository root (where main.ts is). */
 export const REPO_ROOT: string = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -56,6 +57,14 @@ export const BUN: Runner = {
   prefix: [MAIN_TS],
 };
 
+/**
+ * How to run a TypeScript file with the runtime that runs the tests:
+ * `[deno, "run", "-A", script]` or `[bun, script]`.
+ */
+export function scriptCommand(script: string): [string, ...string[]] {
+  return isBun ? [process.execPath, script] : [process.execPath, "run", "-A", script];
+}
+
 /** The compiled binary from `EXTAUTH_TEST_BINARY`, or undefined when it is not set. */
 export function binaryRunner(): Runner | undefined {
   const path = process.env.EXTAUTH_TEST_BINARY;
@@ -92,13 +101,7 @@ export function frame(payload: string | Uint8Array): Uint8Array {
 
 /** Concatenates byte arrays. */
 export function concat(...parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
+  return concatBytes(parts);
 }
 
 /** Hex dump for assertion messages: `00 02 00 01`. */

@@ -1,0 +1,82 @@
+/**
+ * What the program needs from the runtime: the {@linkcode Runtime} interface
+ * that `deno.ts` and `bun.ts` implement and `mod.ts` hands out. Everything in
+ * `lib/` outside this folder takes these streams and functions, so the core
+ * knows no runtime.
+ *
+ * @module
+ */
+
+import type { EnvironmentReport } from "../environment.ts";
+
+/** The SQLite driver and the cache file's checks, see `sqlite.ts`. */
+export type SqliteModule = typeof import("./sqlite.ts");
+
+/** What {@linkcode Runtime.discardQueuedInput} did. */
+export type DiscardResult =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly reason: string };
+
+/** An append-only log file that can be reopened after logrotate moved it. */
+export interface AppendFile {
+  /** Appends text; throws on I/O errors (the logger catches them). */
+  write(text: string): void;
+  /** Closes and opens the path again (SIGHUP). */
+  reopen(): void;
+  close(): void;
+}
+
+/** What the program needs from the runtime. */
+export interface Runtime {
+  readonly name: "deno" | "bun";
+  /** The runtime's own version, e.g. `deno 2.9.6`. */
+  readonly version: string;
+  readonly pid: number;
+  /**
+   * What the environment held that could weaken the program (see
+   * environment.ts): already removed from it when the adapter was made; a
+   * `refusal` must stop the program before it does anything else.
+   */
+  readonly environment: EnvironmentReport;
+  /** Command-line arguments after the program name. */
+  args(): string[];
+  env(name: string): string | undefined;
+  /** Every environment variable, for option validation. */
+  envNames(): string[];
+  /** stdin as a byte stream. */
+  stdin(): ReadableStream<Uint8Array>;
+  stdinIsTerminal(): boolean;
+  /** Writes all bytes to stdout at once, synchronously; throws when stdout is closed. */
+  writeStdout(bytes: Uint8Array): void;
+  /** Writes text to stderr synchronously; errors are swallowed. */
+  writeStderr(text: string): void;
+  /** True when stderr is `/dev/null` or closed (`ejabberdctl start`): nobody reads it. */
+  stderrGoesNowhere(): boolean;
+  readFile(path: string): Uint8Array;
+  openAppend(path: string): AppendFile;
+  /** Calls `handler` on each delivery of the signal (ignored where unsupported). */
+  onSignal(signal: "SIGHUP" | "SIGTERM" | "SIGINT", handler: () => void): void;
+  /**
+   * A `fetch` that trusts the given extra CA certificates (PEM) besides the
+   * system's, and goes through the environment's proxy where
+   * `proxyFor` (environment.ts) says so (the runtime's own proxy handling is off). `reuse: false` opens a new connection per request: Deno's
+   * `fetch` silently sends a POST again when a pooled keep-alive connection
+   * turns out closed, which must not happen to account creation or removal.
+   */
+  createFetch(caCerts: readonly string[], options?: { reuse?: boolean }): typeof fetch;
+  /** The SQLite driver (`bun:sqlite` or `node:sqlite`) for `--cache-file`, loaded on demand. */
+  loadSqlite(): Promise<SqliteModule>;
+  /** Reads one line from the terminal with echo off. */
+  readSecretLine(prompt: string): Promise<string>;
+  /**
+   * Discards terminal input queued on stdin and not read yet:
+   * `tcflush(0, TCIFLUSH)` through libc (Bun's FFI, or Deno's with `--allow-ffi`).
+   * Call it only when stdin is a terminal.
+   */
+  discardQueuedInput(): DiscardResult;
+  /** A file's permission bits (`stat`), or undefined where unknown (Windows, no such file). */
+  fileMode(path: string): number | undefined;
+  /** Whether `path` (symbolic links followed) is the very file, pipe or terminal stdout is. */
+  isStdout(path: string): boolean;
+  exit(code: number): never;
+}

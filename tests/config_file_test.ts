@@ -1,0 +1,95 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { readConfigFile, readDomains } from "../lib/config_file.ts";
+
+const bytes = (text: string) => () => new TextEncoder().encode(text);
+const base = {
+  contract: "json",
+  endpoints: { auth: "v1/login" },
+  headers: [["X-Site", "chat"]],
+  tokenFile: "/etc/token",
+} as const;
+
+describe("readConfigFile", () => {
+  it("gives each option's value in its raw form", () => {
+    const file = readConfigFile(
+      "/c.json",
+      bytes('{"timeout": 2, "header": {"X-A": "1"}, "debug": true, "domains": {}}'),
+    );
+    assert.equal(file.value("timeout"), "2");
+    assert.deepEqual(file.value("header"), ["X-A: 1"]);
+    assert.equal(file.value("debug"), true);
+    assert.equal(file.value("url"), undefined);
+    assert.deepEqual(file.domains, {});
+  });
+
+  it("is empty without a path", () => {
+    const file = readConfigFile(undefined, () => assert.fail("read"));
+    assert.equal(file.value("timeout"), undefined);
+    assert.equal(file.domains, undefined);
+  });
+
+  it("refuses secrets, unknown keys and what is not a JSON object", () => {
+    assert.throws(() => readConfigFile("/c.json", bytes('{"token": "x"}')), {
+      message: 'Config file: "token" is not allowed: secrets come from files or the environment, ' +
+        'use "token-file"',
+    });
+    assert.throws(() => readConfigFile("/c.json", bytes('{"timeot": 1}')), {
+      message: 'Config file: unknown key "timeot"; did you mean "timeout"?',
+    });
+    assert.throws(() => readConfigFile("/c.json", bytes("[]")), {
+      message: "Cannot use config file /c.json: expected a JSON object",
+    });
+    assert.throws(() => readConfigFile("/c.json", bytes('{"retries": "x", "config": "y"}')), {
+      message: /^Config file: unknown key "config"/,
+    });
+  });
+});
+
+describe("readDomains", () => {
+  it("lets a domain override what it names and inherit the rest", () => {
+    const domains = readDomains(
+      {
+        "Chat.Example": {
+          url: "https://chat.example/api/",
+          contract: "form-status",
+          header: ["X-B: 2"],
+        },
+        "other.example": {},
+      },
+      base,
+      "https://default.example",
+    );
+    assert.deepEqual(domains, {
+      "chat.example": {
+        url: "https://chat.example/api",
+        contract: "form-status",
+        endpoints: { auth: "v1/login" },
+        headers: [["X-Site", "chat"], ["X-B", "2"]],
+        tokenFile: "/etc/token",
+      },
+      "other.example": {
+        url: "https://default.example",
+        contract: "json",
+        endpoints: { auth: "v1/login" },
+        headers: [["X-Site", "chat"]],
+        tokenFile: "/etc/token",
+      },
+    });
+  });
+
+  it("names the domain and key that are wrong", () => {
+    assert.throws(() => readDomains({ "a.example": {} }, base, undefined), {
+      message: 'Config file: "domains.a.example.url" is missing and there is no --url',
+    });
+    assert.throws(() => readDomains({ "a.example": { contract: "xml" } }, base, "https://x"), {
+      message: 'Config file: "domains.a.example.contract" must be json or form-status',
+    });
+    assert.throws(() => readDomains({ A: {}, a: {} }, base, "https://x"), {
+      message: 'Config file: "domains.a" appears twice (domains are compared in lower case)',
+    });
+    assert.throws(() => readDomains([], base, "https://x"), {
+      message: 'Config file: "domains" must be an object of domain → settings',
+    });
+  });
+});
