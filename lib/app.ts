@@ -133,6 +133,12 @@ export async function runServe(config: Config, runtime: Runtime): Promise<number
     staleTtlMs: config.staleTtlMs,
     maxEntries: config.cacheSize,
   };
+  if (config.cacheFile !== undefined && config.cacheTtlMs === 0 && config.staleTtlMs === 0) {
+    logger.warn(
+      `--cache-file ${config.cacheFile} is not used: the outage cache is off ` +
+        "(give --stale-ttl, e.g. 1h, or --cache-ttl)",
+    );
+  }
   // The shared store (SQLite, scrypt) is loaded only when a --cache-file asks for it.
   const cache = config.cacheFile === undefined
     ? await AuthCache.create(cacheOptions)

@@ -12,7 +12,7 @@ import { createFetch, fetchFor } from "./fetchers.ts";
 import { escapeControl } from "./logger.ts";
 import { createMask } from "./mask.ts";
 import { hasPassword, type Operation, OPERATION_TABLE } from "./operations.ts";
-import { createRouter, targetFor } from "./router.ts";
+import { createRouter, isCredentialHeader, targetFor } from "./router.ts";
 import type { Runtime } from "./runtime/mod.ts";
 
 /** Exit codes of `check`: 0 true, 1 false, 2 error, 130 cancelled at the prompt. */
@@ -150,6 +150,8 @@ export async function runCheck(
   for (const name of Object.keys(target.headers)) {
     const value = /^authorization$/i.test(name)
       ? `${target.headers[name]!.split(" ")[0]} ********`
+      : isCredentialHeader(name)
+      ? "********"
       : target.headers[name];
     print(`${name}: ${value}`);
   }

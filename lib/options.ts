@@ -71,7 +71,7 @@ const OPTION_TABLE = [
     name: "deadline",
     kind: "duration",
     arg: "DUR",
-    help: "time per request, retries included (20s; 4s for prosody)",
+    help: "time per request, retries included (20s; 4s for prosody, 8s for mongooseim)",
   },
   { name: "retries", kind: "count", arg: "N", fallback: "2", help: "retries of safe operations" },
   {

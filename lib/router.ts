@@ -181,6 +181,23 @@ function modeWarning(fileMode: FileMode, path: string, option: string): string |
 }
 
 /**
+ * Tells whether a request header carries a credential by its name
+ * (`Authorization`, `X-Api-Key`, `X-Auth-Token`, `Cookie`, …): its value is
+ * masked in logs and in `check` output.
+ *
+ * @example Credential headers
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isCredentialHeader } from "./router.ts";
+ * assert.equal(isCredentialHeader("X-Api-Key"), true);
+ * assert.equal(isCredentialHeader("X-Site"), false);
+ * ```
+ */
+export function isCredentialHeader(name: string): boolean {
+  return /auth|key|token|secret|pass|cookie|session|signature|credential/i.test(name);
+}
+
+/**
  * Builds the router from the configuration, reading secret files.
  *
  * @throws {ConfigError} when a secret file is unreadable, empty, blank, or
@@ -216,7 +233,11 @@ export async function createRouter(
   const build = async (name: string, rc: RouteConfig): Promise<Route> => {
     const contract = contractByName(rc.contract);
     const headers: Record<string, string> = { "User-Agent": `xmpp-extauth/${VERSION}` };
-    for (const [key, value] of rc.headers) headers[key] = value;
+    for (const [key, value] of rc.headers) {
+      headers[key] = value;
+      // An API key in a custom header is a secret like the token: masked in every log line.
+      if (isCredentialHeader(key) && value.trim() !== "") secrets.add(value.trim());
+    }
     const token = rc.tokenFile !== undefined
       ? readCredentialLine(readFile, rc.tokenFile, "--token-file", "token")
       : envCredential(config.envSecrets.token, "XMPP_EXTAUTH_TOKEN", "token");

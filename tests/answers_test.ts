@@ -308,6 +308,7 @@ for (const runner of runners()) {
       const TOKEN = "Tk9z-token-leakcheck";
       const BASIC = "Bu3x:Bp5y-basic-leakcheck";
       const HMAC = "Hm2w-hmac/leakcheck";
+      const API_KEY = "Ak4v-apikey-leakcheck";
       const base64 = (text: string) => Buffer.from(text, "utf8").toString("base64");
       // Python's json.dumps and PHP's json_encode (which also writes / as \/).
       const python = (text: string) =>
@@ -357,6 +358,12 @@ for (const runner of runners()) {
             ["Basic password alone", () => BASIC.split(":")[1]!],
             ["Basic credential, base64", () => base64(BASIC)],
           ]],
+          // An API key in a custom header (--header), JSON.
+          [["--header", `X-Api-Key: ${API_KEY}`], [
+            ...passwordEchoes,
+            ...encodings(API_KEY).map(([name, form]): Echo => [`API key, ${name}`, () => form]),
+            ["the X-Api-Key header", (req) => `${req.headers["x-api-key"]}`],
+          ]],
         ];
       };
       /** Fails when any secret, whole or its start, is in `text`. */
@@ -369,6 +376,7 @@ for (const runner of runners()) {
             "Bu3x",
             "Bp5y",
             "Hm2w",
+            "Ak4v",
             base64(BASIC).slice(0, 8),
           ]
         ) {
@@ -396,7 +404,7 @@ for (const runner of runners()) {
                     else if (i === 0) reply(res, 200, `${text} (not true or false)`);
                     else reply(res, 200, { success: false, message: text });
                   });
-                  const want = status === 200 && i === 1 ? FALSE : ERROR;
+                  const want = status === 200 && i !== 0 ? FALSE : ERROR;
                   assertReply(
                     await p.request(`auth:alice:example.com:${PASSWORD}`),
                     want,

@@ -24,6 +24,7 @@ import {
   runners,
   startExtauth,
   TRUE,
+  withExtauth,
 } from "./helpers/spawn.ts";
 
 const T = { timeout: 120_000 };
@@ -89,6 +90,20 @@ for (const runner of runners()) {
     after(async () => {
       await api.close();
       rmSync(dir, { recursive: true, force: true });
+    });
+
+    it("says so when --cache-file is given but the outage cache is off", T, async () => {
+      const file = newFile();
+      const args = ["--url", api.url, "--cache-file", file];
+      await withExtauth(runner, args, {}, async (p) => {
+        assertReply(await p.request(`auth:alice:example.com:${PASSWORD}`), TRUE, "API up");
+        assert.equal(await p.finish(), 0);
+        const warnings = p.stderr.split("\n").filter((l) => l.includes(" WARN "));
+        assert.deepEqual(warnings.map((l) => l.replace(/^.* WARN {2}/, "")), [
+          `--cache-file ${file} is not used: the outage cache is off (give --stale-ttl, e.g. 1h, ` +
+          "or --cache-ttl)",
+        ]);
+      });
     });
 
     it(
