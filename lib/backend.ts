@@ -312,6 +312,9 @@ async function readAnswer(response: Response, limit: number): Promise<string | u
     return undefined;
   }
   if (stream === null) return "";
+  // A declared length within the limit bounds the body by HTTP's own framing (the body is
+  // never inflated: identity is asked for, and Bun's decompression is off): read it whole.
+  if (response.headers.has("content-length")) return await response.text();
   const reader = stream.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;

@@ -76,6 +76,12 @@ export function createBunRuntime(bun: BunGlobal): Runtime {
       // identity, and not in bounded steps (a 1 GiB gzip bomb: 242 MiB RSS).
       const settings = environment.proxy;
       const tls = caCerts.length === 0 ? {} : { tls: { ca: [...caCerts] } };
+      if (settings.http === undefined && settings.https === undefined) {
+        // No proxy at all: nothing to decide per request (no URL parse on the hot path).
+        const extra = { decompress: false, ...tls };
+        return ((input: RequestInfo | URL, init?: RequestInit) =>
+          fetch(input, { ...init, ...extra } as unknown as RequestInit)) as typeof fetch;
+      }
       return ((input: RequestInfo | URL, init?: RequestInit) => {
         const proxy = proxyFor(settings, urlOf(input));
         return fetch(input, {
