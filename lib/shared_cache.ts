@@ -422,7 +422,24 @@ export class SharedAuthCache implements OutageCache {
     if (this.store === undefined) return this.fallback.forget(user, server);
     const id = await this.id(user, server);
     this.known.delete(toKey(id));
-    this.write((sql) => sql.forget.run(id));
+    // Never skipped on contention like other writes: a forget that did not happen would let a
+    // refused or replaced password in through another copy. It may wait up to OPEN_BUSY_MS.
+    const store = this.store;
+    try {
+      store.db.exec(`PRAGMA busy_timeout = ${OPEN_BUSY_MS}`);
+      try {
+        store.sql.forget.run(id);
+      } finally {
+        store.db.exec(`PRAGMA busy_timeout = ${SERVE_BUSY_MS}`);
+      }
+    } catch (error) {
+      const e: SqliteError = this.classify(error);
+      this.logger.warn(
+        `cannot use --cache-file ${this.path} any more: could not forget a user (${e.message}); ` +
+          "using an in-process cache from now on (not shared by the pool, lost on restart)",
+      );
+      this.close();
+    }
   }
 
   /** Closes the file (the cache keeps working in-process). */

@@ -174,6 +174,36 @@ for (const runner of runners()) {
       },
     );
 
+    it("forgets even while another process holds the write lock for a moment", T, async () => {
+      // Other writes are skipped after 5 ms of contention; a forget must not be: the old
+      // password would stay good through every other copy of the pool.
+      api.reset();
+      const file = newFile();
+      await pool(runner, api, file, 2, async ([first, second]) => {
+        assertReply(await first!.request(`auth:alice:example.com:${PASSWORD}`), TRUE, "login");
+        const holder = await sqlite.openSqlite(file);
+        holder.exec("BEGIN IMMEDIATE");
+        holder.exec("DELETE FROM meta WHERE name = 'nothing'");
+        const release = setTimeout(() => {
+          holder.exec("COMMIT");
+          holder.close();
+        }, 300);
+        try {
+          assertReply(
+            await second!.request(`setpass:alice:example.com:${PASSWORD}-2`),
+            TRUE,
+            "setpass while the file is locked",
+          );
+        } finally {
+          await new Promise((resolve) => setTimeout(resolve, 350));
+          clearTimeout(release);
+        }
+        api.setMode("status500");
+        assertReply(await first!.request(`auth:alice:example.com:${PASSWORD}`), ERROR, "old pw");
+        api.setMode("normal");
+      });
+    });
+
     it(
       "does not corrupt the file, nor lose an entry but for a write it logged as skipped, when 4 copies write at once",
       T,
