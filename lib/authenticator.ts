@@ -177,12 +177,12 @@ export function createAuthenticator(options: AuthenticatorOptions): Handler {
         attempts: 0,
       };
     }
-    const ms = (now() - started).toFixed(1);
+    const elapsed = now() - started;
     if (outcome.kind === "answer") {
       if (cacheOn) await updateCache(cache!, request, outcome.value);
       if (logger.enabled("debug")) {
         logger.debug(
-          `${op} ${jid} → ${outcome.value} (HTTP ${outcome.status}, ${ms} ms` +
+          `${op} ${jid} → ${outcome.value} (HTTP ${outcome.status}, ${elapsed.toFixed(1)} ms` +
             `${outcome.attempts > 1 ? `, ${outcome.attempts} attempts` : ""})` +
             `${outcome.message === undefined ? "" : `: ${outcome.message}`}`,
         );
@@ -209,7 +209,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Handler {
         return "true";
       }
     }
-    logger.warn(`${op} ${jid}: backend error after ${ms} ms: ${outcome.cause}`);
+    logger.warn(`${op} ${jid}: backend error after ${elapsed.toFixed(1)} ms: ${outcome.cause}`);
     return "error";
   };
 }

@@ -8,7 +8,7 @@
  */
 
 import { concatBytes } from "./bytes.ts";
-import type { Interpretation } from "./contracts.ts";
+import type { Contract, Interpretation } from "./contracts.ts";
 import { createMask, type Mask } from "./mask.ts";
 import { isIdempotent, type Operation } from "./operations.ts";
 import type { AuthRequest } from "./request.ts";
@@ -234,15 +234,8 @@ async function attempt(
   // The password is masked, in every encoding, in whatever part of the answer reaches a
   // message; the answer itself is read as the API sent it.
   const mask = passwordMask(request);
-  const headers: Record<string, string> = {
-    ...target.headers,
-    "Content-Type": target.contract.contentType,
-    Accept: target.contract.accept,
-    // An answer is small: no compression, so no gzip bomb. Bun decompresses what a server
-    // compresses anyway; its fetch is told not to in runtime/bun.ts.
-    "Accept-Encoding": "identity",
-  };
-  if (target.sign) Object.assign(headers, await target.sign(body));
+  const fixed = requestHeaders(target);
+  const headers = target.sign ? { ...fixed, ...await target.sign(body) } : fixed;
   let response: Response;
   try {
     response = await fetchFn(target.url, {
@@ -299,22 +292,50 @@ async function attempt(
   return { kind: "error", failure, cause: mask(reading.cause), status, attempts };
 }
 
+/** The headers of every request to one route, built once per route and contract. */
+const headersCache = new WeakMap<object, Map<Contract, Readonly<Record<string, string>>>>();
+
+/**
+ * A target's fixed headers with the body's type, the answer's type and no compression: the
+ * same object for every request of a route (nothing to build per request).
+ */
+function requestHeaders(target: Target): Readonly<Record<string, string>> {
+  let byContract = headersCache.get(target.headers);
+  if (byContract === undefined) headersCache.set(target.headers, byContract = new Map());
+  let headers = byContract.get(target.contract);
+  if (headers === undefined) {
+    headers = Object.freeze({
+      ...target.headers,
+      "Content-Type": target.contract.contentType,
+      Accept: target.contract.accept,
+      // An answer is small: no compression, so no gzip bomb. Bun decompresses what a server
+      // compresses anyway; its fetch is told not to in runtime/bun.ts.
+      "Accept-Encoding": "identity",
+    });
+    byContract.set(target.contract, headers);
+  }
+  return headers;
+}
+
 /**
  * Reads a body as UTF-8 text, or returns undefined (having cancelled the
  * stream) as soon as it announces or delivers more than `limit` bytes. Reads
  * chunk by chunk, so no more than `limit` plus one chunk is ever held.
  */
 async function readAnswer(response: Response, limit: number): Promise<string | undefined> {
-  const announced = Number(response.headers.get("content-length") ?? "0");
-  const stream = response.body;
+  const declared = response.headers.get("content-length");
+  const announced = declared === null ? 0 : Number(declared);
   if (announced > limit) {
-    await stream?.cancel().catch(() => {});
+    await response.body?.cancel().catch(() => {});
     return undefined;
   }
-  if (stream === null) return "";
   // A declared length within the limit bounds the body by HTTP's own framing (the body is
   // never inflated: identity is asked for, and Bun's decompression is off): read it whole.
-  if (response.headers.has("content-length")) return await response.text();
+  // (`response.body` is not touched: under Bun that builds a stream and takes text() off
+  // its fast path.)
+  if (declared !== null) return await response.text();
+  const stream = response.body;
+  if (stream === null) return "";
   const reader = stream.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;

@@ -38,7 +38,6 @@ import {
 import { checkNumber } from "./check_number.ts";
 import type { Logger } from "./logger.ts";
 import { type CachedOperation, hasPassword } from "./operations.ts";
-import { scrypt, timingSafeEqual } from "node:crypto";
 import type { SqlDatabase, SqliteError, SqlStatement } from "./runtime/sqlite.ts";
 import type { SqliteModule } from "./runtime/mod.ts";
 
@@ -76,8 +75,22 @@ export interface SharedCacheOptions {
 
 const MISS: CacheLookup = { hit: false };
 
-function kdf(input: Uint8Array, salt: Uint8Array): Promise<Uint8Array> {
-  return new Promise((resolve, reject) =>
+/** The part of `node:crypto` used here. */
+type NodeCrypto = Pick<typeof import("node:crypto"), "scrypt" | "timingSafeEqual">;
+let nodeCrypto: NodeCrypto | undefined;
+
+/**
+ * `node:crypto`, loaded on first use: in the single bundled executable a static import of a
+ * built-in is evaluated at every start, and serving without `--cache-file` never needs it
+ * (about 4 ms of start-up with the JIT off).
+ */
+async function loadCrypto(): Promise<NodeCrypto> {
+  return nodeCrypto ??= await import("node:crypto");
+}
+
+async function kdf(input: Uint8Array, salt: Uint8Array): Promise<Uint8Array> {
+  const { scrypt } = await loadCrypto();
+  return await new Promise((resolve, reject) =>
     scrypt(input, salt, KDF.keyBytes, {
       N: KDF.N,
       r: KDF.r,
@@ -98,7 +111,7 @@ async function makeVerifier(input: Uint8Array): Promise<Uint8Array> {
 async function matchesVerifier(input: Uint8Array, verifier: Uint8Array): Promise<boolean> {
   if (verifier.length !== VERIFIER_BYTES || verifier[0] !== KDF.version) return false;
   const key = await kdf(input, verifier.subarray(1, 1 + KDF.saltBytes));
-  return timingSafeEqual(key, verifier.subarray(1 + KDF.saltBytes));
+  return (await loadCrypto()).timingSafeEqual(key, verifier.subarray(1 + KDF.saltBytes));
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

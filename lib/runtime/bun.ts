@@ -9,6 +9,7 @@ import * as fs from "node:fs";
 import { inspectEnvironment, type Proxy, proxyFor } from "../environment.ts";
 import { loadSqlite, readLineRaw, tcflushStdin, urlOf, writeAll } from "./common.ts";
 import { stderrGoesNowhere } from "./stderr.ts";
+import { isTerminal } from "./terminal.ts";
 import type { AppendFile, Runtime } from "./types.ts";
 
 /** The few Bun APIs used here (Bun's own types are not installed). */
@@ -57,7 +58,7 @@ export function createBunRuntime(bun: BunGlobal): Runtime {
     env: (name) => process.env[name],
     envNames: () => Object.keys(process.env),
     stdin: () => bun.stdin.stream(),
-    stdinIsTerminal: () => Boolean(process.stdin.isTTY),
+    stdinIsTerminal: () => isTerminal(0),
     writeStdout: (bytes) => writeAllSync(1, bytes),
     writeStderr(text) {
       try {
@@ -77,10 +78,15 @@ export function createBunRuntime(bun: BunGlobal): Runtime {
       const settings = environment.proxy;
       const tls = caCerts.length === 0 ? {} : { tls: { ca: [...caCerts] } };
       if (settings.http === undefined && settings.https === undefined) {
-        // No proxy at all: nothing to decide per request (no URL parse on the hot path).
-        const extra = { decompress: false, ...tls };
-        return ((input: RequestInfo | URL, init?: RequestInit) =>
-          fetch(input, { ...init, ...extra } as unknown as RequestInit)) as typeof fetch;
+        // No proxy at all: nothing to decide per request (no URL parse on the hot path), and
+        // the caller's own init object is completed rather than copied.
+        const ca = caCerts.length === 0 ? undefined : { ca: [...caCerts] };
+        return ((input: RequestInfo | URL, init: RequestInit = {}) => {
+          const bunInit = init as RequestInit & { decompress?: boolean; tls?: unknown };
+          bunInit.decompress = false;
+          if (ca !== undefined) bunInit.tls = ca;
+          return fetch(input, bunInit);
+        }) as typeof fetch;
       }
       return ((input: RequestInfo | URL, init?: RequestInit) => {
         const proxy = proxyFor(settings, urlOf(input));

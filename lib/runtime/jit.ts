@@ -32,7 +32,8 @@ export async function restartWithoutJit(): Promise<void> {
   if (process.env.BUN_JSC_useJIT !== undefined) return;
   // A terminal on stdin is Prosody's pty (one process, not a pool) or an admin: keep the JIT.
   // bun:ffi, which discards the queries Prosody queued before the start, needs it.
-  if (process.stdin.isTTY) return;
+  // (terminal.ts loads node:fs, which Deno must not load at start: imported here, under Bun.)
+  if ((await import("./terminal.ts")).isTerminal(0)) return;
   const execve = (process as unknown as {
     execve?: (file: string, args: string[], env: Record<string, string | undefined>) => never;
   }).execve;
