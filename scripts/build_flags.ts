@@ -25,13 +25,22 @@ import { parseArgs } from "node:util";
  *   (`--format=esm`) for main.ts's top-level await;
  * - `--minify` makes the embedded source smaller (no measurable memory effect);
  * - `--compile-exec-argv=--smol` runs the executable with Bun's smaller heap (2–3 MiB less RSS
- *   under load; `deno task bench`).
+ *   under load; `deno task bench`);
+ * - `--no-compile-autoload-*`: the executable reads no `.env`, `bunfig.toml`, `tsconfig.json`
+ *   or `package.json` from its working directory. ejabberd's working directory is not ours: a
+ *   `.env` there could set variables such as `BUN_CONFIG_VERBOSE_FETCH` (every password
+ *   printed), and a `bunfig.toml` `preload` would run any code inside the program. (Bun
+ *   reads `.env` and `bunfig.toml` by default, also from a compiled executable.)
  */
 export const BUN_BUILD_FLAGS: readonly string[] = [
   "--minify",
   "--bytecode",
   "--format=esm",
   "--compile-exec-argv=--smol",
+  "--no-compile-autoload-dotenv",
+  "--no-compile-autoload-bunfig",
+  "--no-compile-autoload-tsconfig",
+  "--no-compile-autoload-package-json",
 ];
 
 /**

@@ -7,7 +7,7 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -229,6 +229,42 @@ for (const runner of runners()) {
         assert.equal(await p.finish(), 0);
       });
     });
+
+    it(
+      "reads no .env and no bunfig.toml from its working directory (ejabberd's, which others may write)",
+      {
+        ...T,
+        // `bun main.ts` is Bun itself, which reads bunfig.toml by design; the shipped
+        // executable is built not to (scripts/build_flags.ts).
+        skip: runner.name === "bun" ? "bun main.ts reads bunfig.toml by design" : false,
+      },
+      async () => {
+        api.reset();
+        const cwd = mkdtempSync(join(tmpdir(), "xmpp-extauth-cwd-"));
+        try {
+          const marker = join(cwd, "preload-ran");
+          // A .env would make the runtime print every request (password included); a bunfig
+          // preload would run any code inside the program.
+          writeFileSync(
+            join(cwd, ".env"),
+            "BUN_CONFIG_VERBOSE_FETCH=curl\nXMPP_EXTAUTH_ON_ERROR=false\n",
+          );
+          writeFileSync(
+            join(cwd, "evil.js"),
+            `require("node:fs").writeFileSync(${JSON.stringify(marker)}, "ran");\n`,
+          );
+          writeFileSync(join(cwd, "bunfig.toml"), 'preload = ["./evil.js"]\n');
+          await withExtauth(runner, ["--url", api.url], { cwd }, async (p) => {
+            assertReply(await p.request(`auth:alice:example.com:${PASSWORD}`), TRUE, "serves");
+            assert.equal(await p.finish(), 0);
+            assert.doesNotMatch(p.stderr, /curl|Refusing/);
+          });
+          assert.equal(existsSync(marker), false, "bunfig.toml's preload ran inside the program");
+        } finally {
+          rmSync(cwd, { recursive: true, force: true });
+        }
+      },
+    );
 
     describe("proxies", () => {
       let proxy: ProgrammableServer;

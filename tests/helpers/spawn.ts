@@ -134,6 +134,8 @@ export interface SpawnOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** How long a reply or the exit may take before the test fails (default 10 s). */
   readonly waitMs?: number;
+  /** The working directory (default: the repository). */
+  readonly cwd?: string;
 }
 
 /** How a child ended. */
@@ -157,7 +159,7 @@ export class Extauth {
   constructor(runner: Runner, args: readonly string[], options: SpawnOptions = {}) {
     this.#waitMs = options.waitMs ?? 10_000;
     this.#child = spawn(runner.command, [...runner.prefix, ...args], {
-      cwd: REPO_ROOT,
+      cwd: options.cwd ?? REPO_ROOT,
       env: cleanEnv(options.env),
       stdio: ["pipe", "pipe", "pipe"],
     });
