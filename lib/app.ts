@@ -11,6 +11,7 @@ import { createAuthenticator, errorMustStand, setpassFailureFor } from "./authen
 import { type Config, ConfigError } from "./config.ts";
 import { formatDuration } from "./duration.ts";
 import { describeProxy, proxyFor, type ProxySettings } from "./environment.ts";
+import { startIdleCollector } from "./idle_gc.ts";
 import { fallbackFor } from "./log_target.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { createFetch } from "./fetchers.ts";
@@ -18,6 +19,9 @@ import { createRouter } from "./router.ts";
 import type { AppendFile, Runtime } from "./runtime/mod.ts";
 import { EJABBERD, PROSODY, serve } from "./serve.ts";
 import { VERSION } from "./version.ts";
+
+/** The quiet spell after which an idle copy collects its garbage once (see idle_gc.ts). */
+export const IDLE_GC_MS = 10_000;
 
 /** A logger and its sink, as the config asks. */
 export interface Logging {
@@ -180,15 +184,25 @@ export async function runServe(config: Config, runtime: Runtime): Promise<number
         "hand use: xmpp-extauth check auth USER SERVER --url ...",
     );
   }
+  // A heap grown under load shrinks back once requests stop (no collection runs otherwise in
+  // an idle process): one full collection per quiet spell of IDLE_GC_MS to twice that.
+  const collectGarbage = runtime.collectGarbage;
+  const idle = collectGarbage === undefined
+    ? undefined
+    : startIdleCollector({ collect: collectGarbage, everyMs: IDLE_GC_MS });
   const result = await serve({
     input: runtime.stdin(),
     write: runtime.writeStdout,
-    handle,
+    handle: idle === undefined ? handle : (payload) => {
+      idle.touch();
+      return handle(payload);
+    },
     protocol: config.protocol === "prosody" ? PROSODY : EJABBERD,
     logger,
     onError: config.onError,
     errorStands: (payload) => errorMustStand(payload, setpassFailure),
   });
+  idle?.stop();
   logger.info(
     `${result.reason === "eof" ? "stdin closed" : "stdout closed"} after ${result.requests} ` +
       `request${result.requests === 1 ? "" : "s"}; exiting`,

@@ -180,11 +180,19 @@ export async function askApi(
     if (remaining <= 0) break;
     attempts++;
     const timeoutMs = Math.min(policy.timeoutMs, remaining);
-    const outcome = await withTimeout(
-      clock,
-      timeoutMs,
-      (controller) => attempt(fetchFn, target, body, request, timeoutMs, attempts, controller),
-    );
+    // A controller that aborts after the timeout, its timer cleared as soon as the attempt
+    // ends. Not AbortSignal.timeout(): that keeps every signal and its timer alive for the
+    // full timeout (Bun's RSS after 100k requests: 60 MiB against 40). Written out here, not
+    // in a helper: one async frame and one closure less per request for the garbage
+    // collector, which with the JIT off pauses every request it interrupts.
+    const controller = new AbortController();
+    const cancel = clock.after(timeoutMs, () => controller.abort(timeoutError()));
+    let outcome: Outcome;
+    try {
+      outcome = await attempt(fetchFn, target, body, request, timeoutMs, attempts, controller);
+    } finally {
+      cancel();
+    }
     if (outcome.kind === "answer") return outcome;
     last = outcome;
     if (attempts > policy.retries || !retryable(request.op, outcome.failure, outcome.status)) break;
@@ -201,24 +209,9 @@ export async function askApi(
     : last;
 }
 
-/** Runs `run` with a controller that aborts after `ms`; the timer is cleared as soon as it ends. */
-async function withTimeout<T>(
-  clock: Clock,
-  ms: number,
-  run: (controller: AbortController) => Promise<T>,
-): Promise<T> {
-  // Not AbortSignal.timeout(): that keeps every signal and its timer alive for the full
-  // timeout (Bun's RSS after 100k requests: 60 MiB against 40).
-  const controller = new AbortController();
-  const cancel = clock.after(
-    ms,
-    () => controller.abort(new DOMException("timed out", "TimeoutError")),
-  );
-  try {
-    return await run(controller);
-  } finally {
-    cancel();
-  }
+/** The reason an attempt's controller is aborted with when its time is up. */
+function timeoutError(): DOMException {
+  return new DOMException("timed out", "TimeoutError");
 }
 
 async function attempt(
@@ -254,7 +247,13 @@ async function attempt(
   const { status } = response;
   let text: string;
   try {
-    const read = await readAnswer(response, ANSWER_LIMIT);
+    // A declared length within the limit bounds the body by HTTP's own framing (the body is
+    // never inflated: identity is asked for, and Bun's decompression is off): read it whole,
+    // here (no async frame per request); anything else chunk by chunk through the cap.
+    const declared = response.headers.get("content-length");
+    const read = declared !== null && Number(declared) <= ANSWER_LIMIT
+      ? await response.text()
+      : await readAnswer(response, ANSWER_LIMIT, declared);
     if (read === undefined) {
       controller.abort(new DOMException("answer too large", "AbortError"));
       return {
@@ -322,15 +321,17 @@ function requestHeaders(target: Target): Readonly<Record<string, string>> {
  * stream) as soon as it announces or delivers more than `limit` bytes. Reads
  * chunk by chunk, so no more than `limit` plus one chunk is ever held.
  */
-async function readAnswer(response: Response, limit: number): Promise<string | undefined> {
-  const declared = response.headers.get("content-length");
+async function readAnswer(
+  response: Response,
+  limit: number,
+  declared: string | null,
+): Promise<string | undefined> {
   const announced = declared === null ? 0 : Number(declared);
   if (announced > limit) {
     await response.body?.cancel().catch(() => {});
     return undefined;
   }
-  // A declared length within the limit bounds the body by HTTP's own framing (the body is
-  // never inflated: identity is asked for, and Bun's decompression is off): read it whole.
+  // A declared length within the limit bounds the body by HTTP's own framing: read it whole.
   // (`response.body` is not touched: under Bun that builds a stream and takes text() off
   // its fast path.)
   if (declared !== null) return await response.text();

@@ -23,6 +23,7 @@ export type ParseResult =
 
 // ignoreBOM: a leading U+FEFF is part of a field (a password may start with one), never dropped.
 const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+const encoder = new TextEncoder();
 const COLON = 0x3a;
 /** RFC 7622: a localpart or domainpart is at most 1023 bytes. */
 export const MAX_PART_BYTES = 1023;
@@ -51,7 +52,8 @@ const NOT_IN_SERVER = /[\x00-\x20\x7f-\x9f/\\?#@%\u2028\u2029]/;
  */
 export function invalidName(field: "user" | "server", name: string): string | undefined {
   if (name === "") return `empty ${field}`;
-  if (new TextEncoder().encode(name).length > MAX_PART_BYTES) {
+  // UTF-8 takes at most 3 bytes per UTF-16 unit: only a long name needs encoding to count.
+  if (name.length * 3 > MAX_PART_BYTES && encoder.encode(name).length > MAX_PART_BYTES) {
     return `${field} longer than ${MAX_PART_BYTES} bytes`;
   }
   if (field === "server" && (name === "." || name === "..")) return "server is . or ..";

@@ -37,6 +37,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { cpus, release, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
+import { RESTART_ENV } from "../lib/runtime/jit.ts";
 import { bunBuildCommand } from "./build_flags.ts";
 import { startServer } from "./bench/api.ts";
 import {
@@ -62,6 +63,9 @@ import {
   targetTable,
 } from "./bench/report.ts";
 import { loadavg, median } from "./bench/stats.ts";
+
+/** The floor bridge's source (see scripts/bench/floor_bridge.ts). */
+const FLOOR_BRIDGE = join(ROOT, "scripts/bench/floor_bridge.ts");
 
 function fail(message: string): never {
   console.error(`bench: ${message}`);
@@ -235,6 +239,28 @@ async function main(argv: string[]): Promise<void> {
             reference: true,
           },
       );
+    }
+    if (o.only.has("floor")) {
+      // The least a Bun bridge can do (stdin stream, one fetch, the reply), built and run as the
+      // shipped executable is: what no bridge on Bun's stdin and fetch can beat.
+      const floorBinary = join(tmp, "floor-bridge");
+      log("building the floor bridge with the release's flags …");
+      const built = await run(
+        bunBuildCommand(await which("bun") ?? "bun", FLOOR_BRIDGE, floorBinary),
+      );
+      const name = "reference: floor, least Bun bridge (stdin stream, fetch, reply)";
+      if (built.code !== 0 || !existsSync(floorBinary)) {
+        specs.push({ name, why: `bun build --compile failed: ${built.out.slice(0, 200)}` });
+      } else {
+        const restartEnv = Object.entries(RESTART_ENV).map(([k, v]) => `${k}=${v}`);
+        specs.push({
+          name,
+          argv: ["env", ...restartEnv, floorBinary, "--url", url],
+          exe: floorBinary,
+          runtime: "bun",
+          reference: true,
+        });
+      }
     }
     if (o.only.has("python") || o.only.has("copies")) {
       // The interpreter itself, not a wrapper such as pyenv's shim (a shell script that would

@@ -285,7 +285,9 @@ function jitSuite(runner: Runner) {
     it("serves in the same process restarted with BUN_JSC_useJIT=0", T, async () => {
       await withExtauth(runner, ["--url", api.url], {}, async (p) => {
         assertEq(await p.request("auth:alice:example.com:wonderland"), TRUE);
-        assert.ok(environOf(p.pid).includes("BUN_JSC_useJIT=0"), "BUN_JSC_useJIT=0 not set");
+        const environ = environOf(p.pid);
+        assert.ok(environ.includes("BUN_JSC_useJIT=0"), "BUN_JSC_useJIT=0 not set");
+        assert.ok(environ.includes("BUN_JSC_smallHeapSize=2097152"), "heap size not set");
         assertEq(await p.request("auth:alice:example.com:wrong"), FALSE);
         assert.equal(await p.finish(), 0, p.stderr);
       });
@@ -299,6 +301,42 @@ function jitSuite(runner: Runner) {
         assert.ok(environ.includes("BUN_JSC_useJIT=1"));
         assert.ok(!environ.includes("BUN_JSC_useJIT=0"));
         assert.equal(await p.finish(), 0, p.stderr);
+      });
+    });
+
+    it("keeps an admin's own BUN_JSC_smallHeapSize through the restart", T, async () => {
+      const env = { BUN_JSC_smallHeapSize: "8388608" };
+      await withExtauth(runner, ["--url", api.url], { env }, async (p) => {
+        assertEq(await p.request("isuser:alice:example.com"), TRUE);
+        const environ = environOf(p.pid);
+        assert.ok(environ.includes("BUN_JSC_useJIT=0"), "no restart happened");
+        assert.ok(environ.includes("BUN_JSC_smallHeapSize=8388608"));
+        assert.equal(await p.finish(), 0, p.stderr);
+      });
+    });
+
+    it("collects its garbage once after requests stop (the heap goes back to idle size)", {
+      timeout: 60_000,
+      skip: runner.name !== "binary",
+    }, async () => {
+      // BUN_JSC_logGC=1 makes JavaScriptCore log every collection to stderr. With Bun's
+      // once-a-second GC timer off (RESTART_ENV), an idle process runs one collection of the
+      // runtime's own about 5 s after the start, and then none but the idle collection
+      // (10–20 s after the last request, lib/idle_gc.ts).
+      const env = { BUN_JSC_logGC: "1", BUN_GC_TIMER_DISABLE: "1" };
+      await withExtauth(runner, ["--url", api.url], { env, waitMs: 40_000 }, async (p) => {
+        for (let i = 0; i < 20; i++) {
+          assertEq(await p.request("auth:alice:example.com:wonderland"), TRUE);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 8_000));
+        const seen = p.stderr.length;
+        const deadline = Date.now() + 17_000;
+        while (!/FullCollection/.test(p.stderr.slice(seen)) && Date.now() < deadline) {
+          await new Promise((resolve) => setTimeout(resolve, 250));
+        }
+        assert.match(p.stderr.slice(seen), /FullCollection/, "no collection while idle");
+        assertEq(await p.request("isuser:alice:example.com"), TRUE);
+        assert.equal(await p.finish(), 0);
       });
     });
 

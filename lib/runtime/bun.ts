@@ -15,6 +15,7 @@ import type { AppendFile, Runtime } from "./types.ts";
 /** The few Bun APIs used here (Bun's own types are not installed). */
 export interface BunGlobal {
   readonly stdin: { stream(): ReadableStream<Uint8Array> };
+  gc(force: boolean): void;
 }
 
 const encoder = new TextEncoder();
@@ -99,6 +100,7 @@ export function createBunRuntime(bun: BunGlobal): Runtime {
       }) as typeof fetch;
     },
     loadSqlite,
+    collectGarbage: () => bun.gc(true),
     async readSecretLine(prompt) {
       process.stdin.setRawMode(true);
       writeAllSync(2, encoder.encode(prompt));

@@ -8,6 +8,22 @@
  */
 
 /**
+ * What the restart sets in the environment (an admin's own value of either is kept):
+ * - `BUN_JSC_useJIT=0`: no machine code per copy (see {@linkcode restartWithoutJit});
+ * - `BUN_JSC_smallHeapSize`: the heap `--smol` may fill before a collection, 2 MiB instead
+ *   of 1. With the JIT off every collection is a full one of the whole live heap (about 1 MiB,
+ *   1–2 ms pause); at 1 MiB one came every 70 requests and set p99 at 1.6–2 ms, at 2 MiB one
+ *   comes every ~350 requests and p99 was 0.74–0.76 ms (`deno task bench`). A copy holds at
+ *   most 1 MiB more under load (3 and 4 MiB gave p99 0.6–0.7 ms, but up to 2–3 MiB more per
+ *   copy: 16 copies could then pass half the Python port's memory). The idle collection
+ *   (idle_gc.ts) gives it back once requests stop.
+ */
+export const RESTART_ENV = {
+  BUN_JSC_useJIT: "0",
+  BUN_JSC_smallHeapSize: String(2 * 1024 * 1024),
+} as const;
+
+/**
  * Under Bun, restarts this very process (`execve`: same PID, same stdin, stdout and stderr)
  * with JavaScriptCore's JIT off, unless `BUN_JSC_useJIT` is already set: by this restart, or
  * by an admin who wants the JIT (`BUN_JSC_useJIT=1`). ejabberd runs one copy per pool slot
@@ -59,8 +75,9 @@ export async function restartWithoutJit(): Promise<void> {
     // argv[0] as ejabberd gave it (`ps`, and tools that find the pool by name, see the same
     // name before and after; process.execPath has symlinks resolved).
     execve.call(process, process.execPath, [process.argv0 || process.execPath, ...args], {
+      ...RESTART_ENV,
       ...process.env,
-      BUN_JSC_useJIT: "0",
+      BUN_JSC_useJIT: RESTART_ENV.BUN_JSC_useJIT,
     });
   } catch {
     // Keep running, with the JIT.

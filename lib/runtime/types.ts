@@ -76,6 +76,11 @@ export interface Runtime {
   discardQueuedInput(): DiscardResult;
   /** A file's permission bits (`stat`), or undefined where unknown (Windows, no such file). */
   fileMode(path: string): number | undefined;
+  /**
+   * Runs one full garbage collection (`Bun.gc(true)`); undefined where the runtime offers
+   * none to programs (Deno).
+   */
+  readonly collectGarbage?: () => void;
   /** Whether `path` (symbolic links followed) is the very file, pipe or terminal stdout is. */
   isStdout(path: string): boolean;
   exit(code: number): never;

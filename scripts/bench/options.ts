@@ -24,9 +24,11 @@ export const HELP = `Usage: deno task bench [options]
   --idle-wait SECONDS   wait before the "later" reading of the copies (default 60; --quick 5)
   --json FILE           write the results as JSON
   --compare FILE        print the change of every figure against an earlier --json FILE
-  --only LIST           comma-separated subset of: limit,bun-limit,curl,pipe,python,deno,bun,
-                        binary,deno-compile,copies (default: all but curl and deno-compile;
-                        pipe: a perl bridge that answers without HTTP; python: the Python port of
+  --only LIST           comma-separated subset of: limit,bun-limit,curl,pipe,floor,python,deno,
+                        bun,binary,deno-compile,copies (default: all but curl and deno-compile;
+                        pipe: a perl bridge that answers without HTTP; floor: the least Bun
+                        bridge (scripts/bench/floor_bridge.ts) built and run as the release is;
+                        python: the Python port of
                         the old script, scripts/old_extauth.py; curl: one curl process making the
                         requests with --next; copies: 16 copies of the binary and of the Python
                         port)
@@ -55,6 +57,7 @@ export const ALL_RUNS: readonly string[] = [
   "bun-limit",
   "curl",
   "pipe",
+  "floor",
   "python",
   "deno",
   "bun",
