@@ -195,7 +195,29 @@ interface Store {
   readonly key: CryptoKey;
 }
 
+/**
+ * Opens the file, retrying for up to {@linkcode OPEN_BUSY_MS} while other copies hold it.
+ * ejabberd starts its whole pool at once, and copies racing to set up a new file get
+ * SQLITE_BUSY from SQLite at once, without its busy wait (it refuses a lock upgrade that
+ * could deadlock): one start in ten of two copies fell back to an unshared cache, which
+ * would go on accepting a password another copy was told is gone.
+ */
 async function openStore(options: SharedCacheOptions): Promise<Store | string> {
+  const started = Date.now();
+  while (true) {
+    const result = await openStoreOnce(options);
+    if (result !== BUSY) return result;
+    if (Date.now() - started >= OPEN_BUSY_MS) {
+      return `database is locked (another process held it for more than ${OPEN_BUSY_MS / 1000}s)`;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 5 + Math.random() * 20));
+  }
+}
+
+/** What {@linkcode openStoreOnce} returns when another connection held a lock. */
+const BUSY = Symbol("busy");
+
+async function openStoreOnce(options: SharedCacheOptions): Promise<Store | string | typeof BUSY> {
   const { sqlite, path } = options;
   const problem = sqlite.prepareCacheFile(path);
   if (problem !== undefined) return problem;
@@ -209,10 +231,21 @@ async function openStore(options: SharedCacheOptions): Promise<Store | string> {
       return `SQLite cannot use WAL mode there (journal mode ${String(mode)})`;
     }
     db.exec("PRAGMA synchronous = NORMAL");
-    db.exec(SCHEMA);
-    const fresh = crypto.getRandomValues(new Uint8Array(32));
-    db.prepare("INSERT OR IGNORE INTO meta (name, value) VALUES ('key', ?)").run(fresh);
-    fresh.fill(0);
+    // The write lock first (the busy wait applies to taking it), then read and write: no
+    // read lock to upgrade, which SQLite would refuse at once to another copy doing the same.
+    db.exec("BEGIN IMMEDIATE");
+    try {
+      db.exec(SCHEMA);
+      const fresh = crypto.getRandomValues(new Uint8Array(32));
+      db.prepare("INSERT OR IGNORE INTO meta (name, value) VALUES ('key', ?)").run(fresh);
+      fresh.fill(0);
+      db.exec("COMMIT");
+    } catch (error) {
+      try {
+        db.exec("ROLLBACK");
+      } catch { /* no transaction left to roll back */ }
+      throw error;
+    }
     const raw = db.prepare("SELECT value FROM meta WHERE name = 'key'").get()?.value;
     if (!(raw instanceof Uint8Array) || raw.length !== 32) {
       db.close();
@@ -236,9 +269,7 @@ async function openStore(options: SharedCacheOptions): Promise<Store | string> {
       db?.close();
     } catch { /* already failed */ }
     const e = sqlite.classify(error);
-    return e.kind === "busy"
-      ? `${e.message} (another process held it for more than ${OPEN_BUSY_MS / 1000}s)`
-      : e.message;
+    return e.kind === "busy" ? BUSY : e.message;
   }
 }
 

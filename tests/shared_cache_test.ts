@@ -218,6 +218,65 @@ async function onlyRow(path: string): Promise<Record<string, unknown>> {
   }
 }
 
+describe("opening the file while other copies set it up", () => {
+  /** The runtime's SQLite, whose `BEGIN IMMEDIATE` fails with SQLITE_BUSY `times` times. */
+  function busyAtFirst(times: number) {
+    let left = times;
+    const module: typeof sqlite = {
+      ...sqlite,
+      async openSqlite(path: string) {
+        const db = await sqlite.openSqlite(path);
+        return {
+          exec(sql: string) {
+            if (sql === "BEGIN IMMEDIATE" && left > 0) {
+              left--;
+              throw new sqlite.SqliteError("busy", "database is locked");
+            }
+            db.exec(sql);
+          },
+          prepare: (sql: string) => db.prepare(sql),
+          close: () => db.close(),
+        };
+      },
+    };
+    return { module, left: () => left };
+  }
+
+  const openWith = async (module: typeof sqlite, lines: string[]) =>
+    await openSharedCache({
+      path: join(dir, `cache-${++files}.db`),
+      ttlMs: 0,
+      staleTtlMs: 10_000,
+      maxEntries: 100,
+      logger: createLogger({ level: "debug", sink: (line) => lines.push(line) }),
+      sqlite: module,
+    });
+
+  it("waits out an immediate SQLITE_BUSY (a copy racing to create the file) and shares the file", async () => {
+    // SQLite answers a refused lock upgrade with SQLITE_BUSY at once, without its busy wait;
+    // ejabberd's pool starting at once hit that in about one start in ten.
+    const busy = busyAtFirst(3);
+    const lines: string[] = [];
+    const cache = await openWith(busy.module, lines);
+    assert.equal(busy.left(), 0);
+    assert.ok(cache instanceof SharedAuthCache, lines.join(""));
+    assert.equal(cache.shared, true);
+    assert.deepEqual(lines.filter((l) => /WARN/.test(l)), []);
+    cache.close();
+  });
+
+  it("gives up after 2 s of contention, with one warning, to the in-process cache", async () => {
+    const lines: string[] = [];
+    const cache = await openWith(busyAtFirst(Infinity).module, lines);
+    assert.ok(!(cache instanceof SharedAuthCache && cache.shared));
+    assert.equal(lines.length, 1, lines.join(""));
+    assert.match(
+      lines[0]!,
+      /WARN {2}cannot use --cache-file .*: database is locked \(another process held it for more than 2s\); using an in-process cache instead/,
+    );
+  });
+});
+
 describe("the cache file", () => {
   it("is created 0600 and holds no user, server or password in any encoding", async () => {
     const { cache, path } = await open();
