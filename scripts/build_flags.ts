@@ -24,6 +24,9 @@ import { parseArgs } from "node:util";
  * - `--bytecode` starts the program in about 9 ms instead of 16; it needs ESM output
  *   (`--format=esm`) for main.ts's top-level await;
  * - `--minify` makes the embedded source smaller (no measurable memory effect);
+ * - `--splitting` keeps what only `check`, the self-test or `--cache-file` need in chunks of
+ *   their own, loaded when asked for: the start before the JIT restart loads only the entry
+ *   chunk, and serving evaluates less (spawn to first reply 48 → 45 ms, 70 KiB less heap);
  * - `--compile-exec-argv=--smol` runs the executable with Bun's smaller heap (2–3 MiB less RSS
  *   under load; `deno task bench`);
  * - `--no-compile-autoload-*`: the executable reads no `.env`, `bunfig.toml`, `tsconfig.json`
@@ -36,6 +39,7 @@ export const BUN_BUILD_FLAGS: readonly string[] = [
   "--minify",
   "--bytecode",
   "--format=esm",
+  "--splitting",
   "--compile-exec-argv=--smol",
   "--no-compile-autoload-dotenv",
   "--no-compile-autoload-bunfig",

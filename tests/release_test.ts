@@ -123,6 +123,7 @@ describe("release arguments", () => {
       "--minify",
       "--bytecode",
       "--format=esm",
+      "--splitting",
       "--compile-exec-argv=--smol",
       "--no-compile-autoload-dotenv",
       "--no-compile-autoload-bunfig",
