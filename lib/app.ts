@@ -69,6 +69,8 @@ export function createLogging(
   if (logFile !== undefined) {
     try {
       file = runtime.openAppend(logFile);
+      // Created by root (an admin trying it by hand): ejabberd's own copies must open it too.
+      if (fallback !== undefined) runtime.giveToFolderOwner(logFile);
     } catch (error) {
       // The fallback is a best effort: without it, stderr (nowhere) is all there is.
       if (fallback === undefined) {

@@ -10,7 +10,16 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chownSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { createServer } from "node:net";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -232,6 +241,26 @@ function suite(runner: Runner) {
         },
       );
     }
+
+    it("run by root, gives the file it creates to the owner of ejabberd's log folder", {
+      ...T,
+      skip: process.getuid?.() !== 0 ? "needs root" : false,
+    }, async () => {
+      // An admin trying the program by hand as root (`… 2>/dev/null`) created a root-owned
+      // file that ejabberd's own copies (user ejabberd) then could not open: they logged nowhere.
+      const logs = logDir();
+      chownSync(logs.path, 65534, 65534);
+      const ran = await run(runner, ["--url", url, "--retries", "0"], "devnull", logs.env);
+      assert.equal(ran.code, 0);
+      const file = join(logs.path, "xmpp-extauth.log");
+      assert.match(read(file), /stderr goes nowhere/);
+      const { uid, gid } = statSync(file);
+      assert.deepEqual([uid, gid], [65534, 65534]);
+      // A folder of root's own: the file stays root's.
+      const rootLogs = logDir();
+      await run(runner, ["--url", url, "--retries", "0"], "devnull", rootLogs.env);
+      assert.equal(statSync(join(rootLogs.path, "xmpp-extauth.log")).uid, 0);
+    });
 
     it("control: stderr a pipe, or --log-file given: no fallback file", T, async () => {
       const logs = logDir();

@@ -6,6 +6,7 @@
  */
 
 import * as fs from "node:fs";
+import { dirname } from "node:path";
 import { inspectEnvironment, type Proxy, proxyFor } from "../environment.ts";
 import { loadSqlite, readLineRaw, tcflushStdin, urlOf, writeAll } from "./common.ts";
 import { stderrGoesNowhere } from "./stderr.ts";
@@ -117,6 +118,14 @@ export function createBunRuntime(bun: BunGlobal): Runtime {
       } catch {
         return undefined;
       }
+    },
+    giveToFolderOwner(path) {
+      try {
+        if (process.getuid?.() !== 0) return;
+        const folder = fs.statSync(dirname(path));
+        if (folder.uid === 0 || fs.statSync(path).uid !== 0) return;
+        fs.chownSync(path, folder.uid, folder.gid);
+      } catch { /* best effort: the file stays as it is */ }
     },
     isStdout(path) {
       try {

@@ -114,6 +114,14 @@ export function createDenoRuntime(): Runtime {
         return undefined;
       }
     },
+    giveToFolderOwner(path) {
+      try {
+        if (D.uid() !== 0) return;
+        const folder = D.statSync(path.slice(0, Math.max(path.lastIndexOf("/"), 1)));
+        if (folder.uid === null || folder.uid === 0 || D.statSync(path).uid !== 0) return;
+        D.chownSync(path, folder.uid, folder.gid);
+      } catch { /* best effort: the file stays as it is */ }
+    },
     isStdout(path) {
       try {
         // /dev/fd/1 is stdout itself (Linux: /proc/self/fd/1; macOS: fdesc).

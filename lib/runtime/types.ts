@@ -81,6 +81,12 @@ export interface Runtime {
    * none to programs (Deno).
    */
   readonly collectGarbage?: () => void;
+  /**
+   * Run by root, gives the file at `path`, if root owns it, to the owner of its folder when
+   * that is not root (the fallback log in ejabberd's log folder, which ejabberd's own copies
+   * must be able to open). Does nothing otherwise, and never throws.
+   */
+  giveToFolderOwner(path: string): void;
   /** Whether `path` (symbolic links followed) is the very file, pipe or terminal stdout is. */
   isStdout(path: string): boolean;
   exit(code: number): never;
