@@ -249,11 +249,14 @@ async function attempt(
   try {
     // A declared length within the limit bounds the body by HTTP's own framing (the body is
     // never inflated: identity is asked for, and Bun's decompression is off): read it whole,
-    // here (no async frame per request); anything else chunk by chunk through the cap.
+    // here (no async frame per request; `response.body` untouched, which under Bun would build
+    // a stream). A larger one is refused unread; no length, chunk by chunk through the cap.
     const declared = response.headers.get("content-length");
-    const read = declared !== null && Number(declared) <= ANSWER_LIMIT
-      ? await response.text()
-      : await readAnswer(response, ANSWER_LIMIT, declared);
+    const read = declared === null
+      ? await readCapped(response, ANSWER_LIMIT)
+      : Number(declared) > ANSWER_LIMIT
+      ? await response.body?.cancel().catch(() => {})
+      : await response.text();
     if (read === undefined) {
       controller.abort(new DOMException("answer too large", "AbortError"));
       return {
@@ -317,24 +320,12 @@ function requestHeaders(target: Target): Readonly<Record<string, string>> {
 }
 
 /**
- * Reads a body as UTF-8 text, or returns undefined (having cancelled the
- * stream) as soon as it announces or delivers more than `limit` bytes. Reads
- * chunk by chunk, so no more than `limit` plus one chunk is ever held.
+ * Reads a body of no declared length as UTF-8 text, or returns undefined
+ * (having cancelled the stream) as soon as it delivers more than `limit`
+ * bytes. Reads chunk by chunk, so no more than `limit` plus one chunk is ever
+ * held.
  */
-async function readAnswer(
-  response: Response,
-  limit: number,
-  declared: string | null,
-): Promise<string | undefined> {
-  const announced = declared === null ? 0 : Number(declared);
-  if (announced > limit) {
-    await response.body?.cancel().catch(() => {});
-    return undefined;
-  }
-  // A declared length within the limit bounds the body by HTTP's own framing: read it whole.
-  // (`response.body` is not touched: under Bun that builds a stream and takes text() off
-  // its fast path.)
-  if (declared !== null) return await response.text();
+async function readCapped(response: Response, limit: number): Promise<string | undefined> {
   const stream = response.body;
   if (stream === null) return "";
   const reader = stream.getReader();

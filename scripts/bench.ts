@@ -240,13 +240,14 @@ async function main(argv: string[]): Promise<void> {
           },
       );
     }
+    const bunPath = await which("bun");
     if (o.only.has("floor")) {
       // The least a Bun bridge can do (stdin stream, one fetch, the reply), built and run as the
       // shipped executable is: what no bridge on Bun's stdin and fetch can beat.
       const floorBinary = join(tmp, "floor-bridge");
       log("building the floor bridge with the release's flags …");
       const built = await run(
-        bunBuildCommand(await which("bun") ?? "bun", FLOOR_BRIDGE, floorBinary),
+        bunBuildCommand(bunPath ?? "bun", FLOOR_BRIDGE, floorBinary),
       );
       const name = "reference: floor, least Bun bridge (stdin stream, fetch, reply)";
       if (built.code !== 0 || !existsSync(floorBinary)) {
@@ -301,7 +302,6 @@ async function main(argv: string[]): Promise<void> {
         runtime: "deno",
       });
     }
-    const bunPath = await which("bun");
     if (o.only.has("bun")) {
       specs.push(
         bunPath === undefined ? { name: "bridge: bun", why: "bun not found" } : {

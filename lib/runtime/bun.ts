@@ -6,9 +6,15 @@
  */
 
 import * as fs from "node:fs";
-import { dirname } from "node:path";
 import { inspectEnvironment, type Proxy, proxyFor } from "../environment.ts";
-import { loadSqlite, readLineRaw, tcflushStdin, urlOf, writeAll } from "./common.ts";
+import {
+  giveToFolderOwner,
+  loadSqlite,
+  readLineRaw,
+  tcflushStdin,
+  urlOf,
+  writeAll,
+} from "./common.ts";
 import { stderrGoesNowhere } from "./stderr.ts";
 import { isTerminal } from "./terminal.ts";
 import type { AppendFile, Runtime } from "./types.ts";
@@ -80,15 +86,10 @@ export function createBunRuntime(bun: BunGlobal): Runtime {
       const settings = environment.proxy;
       const tls = caCerts.length === 0 ? {} : { tls: { ca: [...caCerts] } };
       if (settings.http === undefined && settings.https === undefined) {
-        // No proxy at all: nothing to decide per request (no URL parse on the hot path), and
-        // the caller's own init object is completed rather than copied.
-        const ca = caCerts.length === 0 ? undefined : { ca: [...caCerts] };
-        return ((input: RequestInfo | URL, init: RequestInit = {}) => {
-          const bunInit = init as RequestInit & { decompress?: boolean; tls?: unknown };
-          bunInit.decompress = false;
-          if (ca !== undefined) bunInit.tls = ca;
-          return fetch(input, bunInit);
-        }) as typeof fetch;
+        // No proxy at all: nothing to decide per request (no URL parse on the hot path).
+        const extra = { decompress: false, ...tls };
+        return ((input: RequestInfo | URL, init?: RequestInit) =>
+          fetch(input, { ...init, ...extra } as unknown as RequestInit)) as typeof fetch;
       }
       return ((input: RequestInfo | URL, init?: RequestInit) => {
         const proxy = proxyFor(settings, urlOf(input));
@@ -119,14 +120,12 @@ export function createBunRuntime(bun: BunGlobal): Runtime {
         return undefined;
       }
     },
-    giveToFolderOwner(path) {
-      try {
-        if (process.getuid?.() !== 0) return;
-        const folder = fs.statSync(dirname(path));
-        if (folder.uid === 0 || fs.statSync(path).uid !== 0) return;
-        fs.chownSync(path, folder.uid, folder.gid);
-      } catch { /* best effort: the file stays as it is */ }
-    },
+    giveToFolderOwner: (path) =>
+      giveToFolderOwner(path, {
+        uid: () => process.getuid?.(),
+        owner: (p) => fs.statSync(p),
+        chown: (p, uid, gid) => fs.chownSync(p, uid, gid),
+      }),
     isStdout(path) {
       try {
         const [file, out] = [fs.statSync(path), fs.fstatSync(1)];

@@ -71,6 +71,42 @@ export function tcflushStdin(open: (name: string) => Libc, os: string): DiscardR
   return { ok: false, reason: `no C library found (tried ${LIBC_NAMES.join(", ")})` };
 }
 
+/** The file-system calls {@linkcode giveToFolderOwner} needs, from the runtime. */
+export interface Ownership {
+  /** The process's user id; undefined where there is none (Windows) or it may not be read. */
+  uid(): number | undefined;
+  /** The owner of a path; `uid` null where the system has none. */
+  owner(path: string): { readonly uid: number | null; readonly gid: number | null };
+  chown(path: string, uid: number, gid: number): void;
+}
+
+/**
+ * Run by root, gives the file at `path`, if root owns it, to the owner of its folder when
+ * that is not root. Never throws: the file stays as it is on any failure.
+ *
+ * @example Root's new file in a folder of uid 107
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { giveToFolderOwner } from "./common.ts";
+ * const chowned: unknown[] = [];
+ * giveToFolderOwner("/var/log/ejabberd/x.log", {
+ *   uid: () => 0,
+ *   owner: (path) => path === "/var/log/ejabberd" ? { uid: 107, gid: 4 } : { uid: 0, gid: 0 },
+ *   chown: (...args) => chowned.push(args),
+ * });
+ * assert.deepEqual(chowned, [["/var/log/ejabberd/x.log", 107, 4]]);
+ * ```
+ */
+export function giveToFolderOwner(path: string, fs: Ownership): void {
+  try {
+    if (fs.uid() !== 0) return;
+    const folder = fs.owner(path.slice(0, Math.max(path.lastIndexOf("/"), 1)));
+    if (folder.uid === null || folder.gid === null || folder.uid === 0) return;
+    if (fs.owner(path).uid !== 0) return;
+    fs.chown(path, folder.uid, folder.gid);
+  } catch { /* best effort: the file stays as it is */ }
+}
+
 /** The URL a `fetch` call asks for. */
 export function urlOf(input: RequestInfo | URL): string {
   return typeof input === "string" ? input : input instanceof URL ? input.href : input.url;

@@ -7,7 +7,14 @@
  */
 
 import { inspectEnvironment, type Proxy, proxyFor, type ProxySettings } from "../environment.ts";
-import { loadSqlite, readLineRaw, tcflushStdin, urlOf, writeAll } from "./common.ts";
+import {
+  giveToFolderOwner,
+  loadSqlite,
+  readLineRaw,
+  tcflushStdin,
+  urlOf,
+  writeAll,
+} from "./common.ts";
 import { stderrGoesNowhere } from "./stderr.ts";
 import type { AppendFile, Runtime } from "./types.ts";
 
@@ -115,16 +122,15 @@ export function createDenoRuntime(): Runtime {
       }
     },
     giveToFolderOwner(path) {
-      try {
-        // Never a permission prompt (it would read the terminal): only what was granted.
-        const granted = (descriptor: Deno.PermissionDescriptor) =>
-          D.permissions.querySync(descriptor).state === "granted";
-        if (!granted({ name: "sys", kind: "uid" }) || !granted({ name: "write", path })) return;
-        if (D.uid() !== 0) return;
-        const folder = D.statSync(path.slice(0, Math.max(path.lastIndexOf("/"), 1)));
-        if (folder.uid === null || folder.uid === 0 || D.statSync(path).uid !== 0) return;
-        D.chownSync(path, folder.uid, folder.gid);
-      } catch { /* best effort: the file stays as it is */ }
+      // Never a permission prompt (it would read the terminal): only what was granted.
+      const granted = (descriptor: Deno.PermissionDescriptor) =>
+        D.permissions.querySync(descriptor).state === "granted";
+      if (!granted({ name: "sys", kind: "uid" }) || !granted({ name: "write", path })) return;
+      giveToFolderOwner(path, {
+        uid: () => D.uid() ?? undefined,
+        owner: (p) => D.statSync(p),
+        chown: (p, uid, gid) => D.chownSync(p, uid, gid),
+      });
     },
     isStdout(path) {
       try {

@@ -77,7 +77,6 @@ export async function restartWithoutJit(): Promise<void> {
     execve.call(process, process.execPath, [process.argv0 || process.execPath, ...args], {
       ...RESTART_ENV,
       ...process.env,
-      BUN_JSC_useJIT: RESTART_ENV.BUN_JSC_useJIT,
     });
   } catch {
     // Keep running, with the JIT.

@@ -9,9 +9,6 @@
 
 import { fstatSync } from "node:fs";
 
-/** `isatty` from `node:tty`, loaded only when stdin is a character device. */
-type IsAtty = (fd: number) => boolean;
-
 /**
  * Whether file descriptor `fd` is a terminal: `false` at once for a pipe, a
  * socket or a file (ejabberd, MongooseIM, tests); `isatty` only for a
@@ -24,7 +21,7 @@ type IsAtty = (fd: number) => boolean;
  * isTerminal(0, (fd) => require("node:tty").isatty(fd)); // false under ejabberd
  * ```
  */
-export function isTerminal(fd: number, isatty: IsAtty = loadIsatty()): boolean {
+export function isTerminal(fd: number, isatty: (fd: number) => boolean = ttyIsatty): boolean {
   try {
     if (!fstatSync(fd).isCharacterDevice()) return false;
   } catch {
@@ -33,11 +30,9 @@ export function isTerminal(fd: number, isatty: IsAtty = loadIsatty()): boolean {
   return isatty(fd);
 }
 
-/** `node:tty`'s `isatty`, through Bun's synchronous `import.meta.require`. */
-function loadIsatty(): IsAtty {
-  return (fd) => {
-    const meta = import.meta as ImportMeta & { require?: (id: string) => unknown };
-    const tty = meta.require?.("node:tty") as { isatty(fd: number): boolean } | undefined;
-    return tty?.isatty(fd) ?? false;
-  };
+/** `node:tty`'s `isatty`, loaded (through Bun's `import.meta.require`) only when called. */
+function ttyIsatty(fd: number): boolean {
+  const meta = import.meta as ImportMeta & { require?: (id: string) => unknown };
+  const tty = meta.require?.("node:tty") as { isatty(fd: number): boolean } | undefined;
+  return tty?.isatty(fd) ?? false;
 }
