@@ -118,9 +118,11 @@ export function checkHeaderName(name: string, where: string): void {
 export function parseHeaderFiles(values: readonly string[], where: string): [string, string][] {
   return values.map((item) => {
     const eq = item.indexOf("=");
+    // Mistaken for --header, the item may hold the value itself: never echo it.
     if (eq < 0) {
       fail(
-        `${where}: "${item}" has no "="; expected NAME=FILE, e.g. X-Api-Key=/etc/xmpp-extauth/api-key`,
+        `${where}: a value of ${item.length} characters has no "="; expected NAME=FILE, e.g. ` +
+          "X-Api-Key=/etc/xmpp-extauth/api-key",
       );
     }
     const name = item.slice(0, eq).trim();

@@ -689,6 +689,16 @@ describe("parseCommand: config file", () => {
     refused(withFile, /unknown key "self-test"/, {}, file({ url: URL_A, "self-test": true }));
   });
 
+  it("refuses a --header-file without NAME=FILE, never echoing it", () => {
+    const message = refused(
+      ["--url", URL_A, "--header-file", "X-Api-Key: Hdr-S3cr3t-value"],
+      /^--header-file: a value of 27 characters has no "="; expected NAME=FILE/,
+    );
+    assert.equal(message.includes("S3cr3t"), false);
+    refused(["--url", URL_A, "--header-file", "Host=/k"], /Host is set by xmpp-extauth/);
+    refused(["--url", URL_A, "--header-file", "X-K="], /header X-K has no file after "="/);
+  });
+
   it("refuses a value of the wrong type, naming the key", () => {
     const wrong: [string, unknown, RegExp][] = [
       ["timeout", true, /"timeout" must be a number or a duration string, got true/],
