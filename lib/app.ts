@@ -130,7 +130,7 @@ export async function runServe(config: Config, runtime: Runtime): Promise<number
   if (config.protocol === "prosody" && runtime.stdinIsTerminal()) discardRacedQueries(runtime);
   const router = await createRouter(config, runtime.readFile, runtime.fileMode);
   const { logger, reopen } = createLogging(config, runtime, router.secrets);
-  for (const warning of router.warnings) logger.warn(warning);
+  for (const warning of [...config.warnings, ...router.warnings]) logger.warn(warning);
   for (const warning of runtime.environment.warnings) logger.warn(warning);
   runtime.onSignal("SIGHUP", reopen);
   const fetchers = createFetch(config, runtime);

@@ -12,7 +12,7 @@ import { createFetch, fetchFor } from "./fetchers.ts";
 import { escapeControl } from "./logger.ts";
 import { createMask } from "./mask.ts";
 import { hasPassword, type Operation, OPERATION_TABLE } from "./operations.ts";
-import { createRouter, isCredentialHeader, targetFor } from "./router.ts";
+import { createRouter, targetFor } from "./router.ts";
 import type { Runtime } from "./runtime/mod.ts";
 
 /** Exit codes of `check`: 0 true, 1 false, 2 error, 130 cancelled at the prompt. */
@@ -123,6 +123,10 @@ export async function runCheck(
   printLine: (line: string) => void,
 ): Promise<number> {
   const router = await createRouter(config, runtime.readFile);
+  // On stderr: stdout is the report. (Header names only, never a value.)
+  for (const warning of config.warnings) {
+    runtime.writeStderr(`xmpp-extauth: warning: ${escapeControl(warning)}\n`);
+  }
   // Every line is masked and escaped, as log lines are: the credentials here, the password in
   // what came from the API by askApi (so that a short password does not mask our own words).
   const mask = createMask(router.secrets);
@@ -150,7 +154,7 @@ export async function runCheck(
   for (const name of Object.keys(target.headers)) {
     const value = /^authorization$/i.test(name)
       ? `${target.headers[name]!.split(" ")[0]} ********`
-      : isCredentialHeader(name)
+      : router.isSecretHeader(name)
       ? "********"
       : target.headers[name];
     print(`${name}: ${value}`);

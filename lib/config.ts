@@ -24,7 +24,14 @@ import {
   createResolver,
   type Resolver,
 } from "./resolve.ts";
-import { checkUrl, endpointsOf, headersOf, optional } from "./route_options.ts";
+import {
+  checkUrl,
+  endpointsOf,
+  headerFilesOf,
+  headersOf,
+  isCredentialHeader,
+  optional,
+} from "./route_options.ts";
 
 export { ConfigError } from "./config_error.ts";
 export { envName, helpText } from "./options.ts";
@@ -42,9 +49,17 @@ export interface RouteConfig {
   /** Endpoint overrides by operation; the contract's defaults fill the rest. */
   readonly endpoints: Readonly<Partial<Record<Operation, string>>>;
   readonly headers: readonly (readonly [string, string])[];
+  /** `--header-file`: header name and the file holding its (secret) value. */
+  readonly headerFiles: readonly (readonly [string, string])[];
   readonly tokenFile?: string;
   readonly hmacSecretFile?: string;
   readonly basicAuthFile?: string;
+  /**
+   * The route names its own credentials (a domain of the config file that sets
+   * any credential key): the environment's token, Basic credentials and HMAC
+   * secret do not apply to it, as the top level's credential files do not.
+   */
+  readonly ownCredentials?: boolean;
 }
 
 /** The validated configuration of one run. */
@@ -76,6 +91,8 @@ export interface Config {
     readonly hmacSecret?: string;
     readonly basicAuth?: string;
   };
+  /** Things to tell the admin at start (a credential given with --header, on the command line). */
+  readonly warnings: readonly string[];
 }
 
 /** What the command line asks for. */
@@ -157,7 +174,7 @@ export function parseCommand(sources: ConfigSources): Command {
   const logFile = options.string("log-file");
   const logLevel = resolveLogLevel(options);
 
-  const { route, domains } = resolveRoutes(options, file, contract);
+  const { route, domains, warnings } = resolveRoutes(options, file, contract);
 
   const envSecrets: Record<string, string> = {};
   for (const [variable, field] of SECRET_ENV) {
@@ -186,6 +203,7 @@ export function parseCommand(sources: ConfigSources): Command {
     breakerFailures: options.count("breaker-failures"),
     breakerCooldownMs: options.duration("breaker-cooldown"),
     envSecrets,
+    warnings,
   };
 
   if (mode === "serve") return { kind: "serve", config };
@@ -265,10 +283,21 @@ function resolveRoutes(options: Resolver, file: ConfigFile, contract: ContractNa
   const value = options.value;
   const endpointValue = value("endpoint");
   const headerValue = value("header");
+  const headerFileValue = value("header-file");
+  const headers = headersOf(headerValue.raw, headerValue.where);
+  // A command line is readable by every local user (ps, /proc/PID/cmdline): refusing would
+  // break running installs, so the admin is told, by header name only.
+  const warnings = headerValue.source !== "flag" ? [] : headers
+    .filter(([name, text]) => isCredentialHeader(name) && text !== "")
+    .map(([name]) =>
+      `--header ${name} holds a credential on the command line, which every local user can ` +
+      `read (ps); put the value in a file and use --header-file '${name}=FILE'`
+    );
   const base: Omit<RouteConfig, "url"> = {
     contract,
     endpoints: endpointsOf(endpointValue.raw, endpointValue.where),
-    headers: headersOf(headerValue.raw, headerValue.where),
+    headers,
+    headerFiles: headerFilesOf(headerFileValue.raw, headerFileValue.where),
     ...optional("tokenFile", options.string("token-file")),
     ...optional("hmacSecretFile", options.string("hmac-secret-file")),
     ...optional("basicAuthFile", options.string("basic-auth-file")),
@@ -278,7 +307,7 @@ function resolveRoutes(options: Resolver, file: ConfigFile, contract: ContractNa
     ? undefined
     : { ...base, url: checkUrl(urlValue.raw as string, urlValue.where) };
 
-  const domains = readDomains(file.domains, base, route?.url);
+  const domains = readDomains(file.domains, base, route?.url, file.label);
   if (route === undefined && Object.keys(domains).length === 0) {
     fail(
       `Missing --url (or ${envName("url")}, or "url" or "domains" in --config): ` +
@@ -286,5 +315,5 @@ function resolveRoutes(options: Resolver, file: ConfigFile, contract: ContractNa
     );
   }
 
-  return { route, domains };
+  return { route, domains, warnings: [...new Set(warnings)] };
 }

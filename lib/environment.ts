@@ -178,10 +178,38 @@ function parseProxy(variable: string, value: string): Proxy | string {
   };
 }
 
-/** Whether a host is a loopback name or address (never proxied). */
-function isLoopback(host: string): boolean {
-  return host === "localhost" || host.endsWith(".localhost") || host === "[::1]" ||
-    /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+/**
+ * Whether a URL's host, as WHATWG URL parsing leaves it (lower case, IPv4 in
+ * dotted decimal whatever its spelling: `127.1`, `0x7f000001`; IPv6 in
+ * brackets and compressed: `[::ffff:7f00:1]`), names this machine, so that
+ * a request to it never goes through a proxy: `localhost` and `*.localhost`
+ * with or without the final dot, 127.0.0.0/8, `::1`, `0.0.0.0` and `::`
+ * (Linux connects both to this host), and the IPv4-mapped IPv6 form of any
+ * of those IPv4 addresses (`[::ffff:127.0.0.1]`).
+ *
+ * @example Loopback spellings
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isLoopbackHost } from "./environment.ts";
+ * const host = (url: string) => new URL(url).hostname;
+ * for (const url of ["http://localhost./", "http://0.0.0.0/", "http://[::ffff:127.0.0.1]/"]) {
+ *   assert.equal(isLoopbackHost(host(url)), true, url);
+ * }
+ * assert.equal(isLoopbackHost(host("http://localhost.example/")), false);
+ * ```
+ */
+export function isLoopbackHost(host: string): boolean {
+  const name = host.toLowerCase().replace(/\.$/, "");
+  if (name === "localhost" || name.endsWith(".localhost")) return true;
+  if (name === "[::1]" || name === "[::]") return true;
+  const mapped = /^\[::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})\]$/.exec(name);
+  const ipv4 = mapped === null ? name : [
+    parseInt(mapped[1]!, 16) >> 8,
+    parseInt(mapped[1]!, 16) & 0xff,
+    parseInt(mapped[2]!, 16) >> 8,
+    parseInt(mapped[2]!, 16) & 0xff,
+  ].join(".");
+  return ipv4 === "0.0.0.0" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(ipv4);
 }
 
 /**
@@ -211,8 +239,9 @@ export function proxyFor(settings: ProxySettings, url: string): Proxy | undefine
   }
   const proxy = parsed.protocol === "https:" ? settings.https : settings.http;
   if (proxy === undefined) return undefined;
-  const host = parsed.hostname.toLowerCase();
-  if (isLoopback(host)) return undefined;
+  // A final dot names the same host (`api.example.` is `api.example`).
+  const host = parsed.hostname.toLowerCase().replace(/\.$/, "");
+  if (isLoopbackHost(host)) return undefined;
   const port = parsed.port || (parsed.protocol === "https:" ? "443" : "80");
   for (const entry of settings.noProxy) {
     if (entry === "*") return undefined;

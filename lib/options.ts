@@ -90,6 +90,12 @@ const OPTION_TABLE = [
     help: "extra request header (repeatable)",
   },
   {
+    name: "header-file",
+    kind: "list",
+    arg: "NAME=FILE",
+    help: "secret request header, its value the file's one line (repeatable)",
+  },
+  {
     name: "hmac-secret-file",
     kind: "string",
     arg: "FILE",

@@ -106,7 +106,9 @@ export function createResolver(sources: ResolverSources): Resolver {
     const env = sources.env(envName(name));
     if (env !== undefined) {
       const raw = spec.kind === "list"
-        ? env.split(spec.name === "header" ? "\n" : ",").map((s) => s.trim()).filter(Boolean)
+        ? env.split(spec.name === "header" || spec.name === "header-file" ? "\n" : ",").map((s) =>
+          s.trim()
+        ).filter(Boolean)
         : spec.kind === "boolean"
         ? /^(1|true|yes|on)$/i.test(env)
         : env;

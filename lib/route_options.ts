@@ -68,26 +68,87 @@ export function parseHeaders(values: readonly string[], where: string): [string,
     }
     const name = item.slice(0, colon).trim();
     const value = item.slice(colon + 1).trim();
-    if (name === "") fail(`${where}: the header name before ":" is empty; expected "Name: value"`);
-    const bad = [...name].find((c) => !/^[!#$%&'*+.^_`|~0-9A-Za-z-]$/.test(c));
-    if (bad !== undefined) {
-      const what = bad === " " || bad === "\t" ? "a space" : JSON.stringify(bad);
-      fail(
-        `${where}: a header name cannot contain ${what}; expected "Name: value", e.g. ` +
-          '"X-Site: chat"',
-      );
-    }
+    checkHeaderName(name, where);
     if ([...value].some((c) => c !== "\t" && (c < " " || c === "\x7f"))) {
       fail(`${where}: the value of header ${name} contains a line break or control character`);
     }
-    if (/^(authorization|content-type|content-length|host)$/i.test(name)) {
-      fail(
-        `${where}: ${name} is set by xmpp-extauth; use --token-file or --basic-auth-file ` +
-          "for credentials",
-      );
-    }
     return [name, value];
   });
+}
+
+/**
+ * Refuses a header name that is empty, not an HTTP token, or one the program
+ * sets itself (naming what is wrong, never a value).
+ *
+ * @throws {ConfigError} naming the problem.
+ */
+export function checkHeaderName(name: string, where: string): void {
+  if (name === "") fail(`${where}: the header name before ":" is empty; expected "Name: value"`);
+  const bad = [...name].find((c) => !/^[!#$%&'*+.^_`|~0-9A-Za-z-]$/.test(c));
+  if (bad !== undefined) {
+    const what = bad === " " || bad === "\t" ? "a space" : JSON.stringify(bad);
+    fail(
+      `${where}: a header name cannot contain ${what}; expected "Name: value", e.g. ` +
+        '"X-Site: chat"',
+    );
+  }
+  if (/^(authorization|content-type|content-length|host)$/i.test(name)) {
+    fail(
+      `${where}: ${name} is set by xmpp-extauth; use --token-file or --basic-auth-file ` +
+        "for credentials",
+    );
+  }
+}
+
+/**
+ * `--header-file NAME=FILE` values as pairs of header name and file path: the
+ * header's value is the file's one line, read at start like a token file.
+ *
+ * @throws {ConfigError} for a value without `=`, an empty path or a bad header name.
+ * @example A secret header from a file
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseHeaderFiles } from "./route_options.ts";
+ * assert.deepEqual(
+ *   parseHeaderFiles(["X-Api-Key=/etc/xmpp-extauth/api-key"], "--header-file"),
+ *   [["X-Api-Key", "/etc/xmpp-extauth/api-key"]],
+ * );
+ * ```
+ */
+export function parseHeaderFiles(values: readonly string[], where: string): [string, string][] {
+  return values.map((item) => {
+    const eq = item.indexOf("=");
+    // Mistaken for --header, the item may hold the value itself: never echo it.
+    if (eq < 0) {
+      fail(
+        `${where}: a value of ${item.length} characters has no "="; expected NAME=FILE, e.g. ` +
+          "X-Api-Key=/etc/xmpp-extauth/api-key",
+      );
+    }
+    const name = item.slice(0, eq).trim();
+    const path = item.slice(eq + 1).trim();
+    checkHeaderName(name, where);
+    if (path === "") fail(`${where}: header ${name} has no file after "="; expected NAME=FILE`);
+    return [name, path];
+  });
+}
+
+/**
+ * Tells whether a request header carries a credential by its name
+ * (`Authorization`, `X-Api-Key`, `X-Auth-Token`, `Cookie`, …): its value is
+ * masked in logs and in `check` output, and giving it with `--header` (on
+ * the command line, which `ps` shows) is warned about.
+ *
+ * @example Credential headers
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isCredentialHeader } from "./route_options.ts";
+ * assert.equal(isCredentialHeader("X-Api-Key"), true);
+ * assert.equal(isCredentialHeader("X-Site"), false);
+ * ```
+ */
+export function isCredentialHeader(name: string): boolean {
+  return /auth|key|token|secret|pass|cookie|session|signature|credential/i.test(name);
 }
 
 /**
@@ -123,6 +184,11 @@ export function checkUrl(url: string, where: string): string {
 /** `--endpoint` values as a raw option value gives them (none when unset). */
 export function endpointsOf(raw: Raw, where: string): Partial<Record<Operation, string>> {
   return parseEndpoints((raw as readonly string[] | undefined) ?? [], where);
+}
+
+/** `--header-file` values as a raw option value gives them (none when unset). */
+export function headerFilesOf(raw: Raw, where: string): [string, string][] {
+  return parseHeaderFiles((raw as readonly string[] | undefined) ?? [], where);
 }
 
 /** `--header` values as a raw option value gives them (none when unset). */

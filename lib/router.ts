@@ -10,6 +10,7 @@ import type { Config, RouteConfig } from "./config.ts";
 import { ConfigError } from "./config.ts";
 import { type Contract, contractByName } from "./contracts.ts";
 import type { Operation } from "./operations.ts";
+import { isCredentialHeader } from "./route_options.ts";
 import { createSigner, parseSecretFile } from "./signing.ts";
 import { VERSION } from "./version.ts";
 
@@ -45,6 +46,8 @@ export interface Router {
   readonly secrets: readonly string[];
   /** Things to tell the admin at start (a secret file others can read). */
   readonly warnings: readonly string[];
+  /** Whether a header's value is a secret: its name looks like one, or it came from --header-file. */
+  isSecretHeader(name: string): boolean;
 }
 
 /** A file's permission bits, or undefined where there are none (Windows) or it cannot be read. */
@@ -123,7 +126,7 @@ function readCredentialLine(
   readFile: (path: string) => Uint8Array,
   path: string,
   option: string,
-  what: "token" | "USER:PASSWORD",
+  what: Credential,
 ): string {
   const text = new TextDecoder("utf-8", { ignoreBOM: true }).decode(
     readSecret(readFile, path, option),
@@ -143,13 +146,16 @@ function readCredentialLine(
   return line;
 }
 
+/** What a one-line credential file holds. */
+type Credential = "token" | "USER:PASSWORD" | "header value";
+
 /** What makes a credential unusable in a header, if anything (never its content). */
-function credentialProblem(value: string, what: "token" | "USER:PASSWORD"): string | undefined {
+function credentialProblem(value: string, what: Credential): string | undefined {
   // deno-lint-ignore no-control-regex
   if (/[\x00-\x1f\x7f]/.test(value)) return `the ${what} holds a control character`;
   if (what === "token" && /\s/.test(value)) return "the token holds a space; a token is one word";
-  if (what === "token" && /[^\x21-\x7e]/.test(value)) {
-    return "the token holds a character outside ASCII, which a header cannot carry";
+  if (what !== "USER:PASSWORD" && /[^\x20-\x7e]/.test(value)) {
+    return `the ${what} holds a character outside ASCII, which a header cannot carry`;
   }
   return undefined;
 }
@@ -158,7 +164,7 @@ function credentialProblem(value: string, what: "token" | "USER:PASSWORD"): stri
 function envCredential(
   value: string | undefined,
   variable: string,
-  what: "token" | "USER:PASSWORD",
+  what: Credential,
 ): string | undefined {
   if (value === undefined) return undefined;
   const problem = credentialProblem(value, what);
@@ -180,22 +186,7 @@ function modeWarning(fileMode: FileMode, path: string, option: string): string |
     `read it, e.g. chmod 600 ${path} (or 640 with the server's group)`;
 }
 
-/**
- * Tells whether a request header carries a credential by its name
- * (`Authorization`, `X-Api-Key`, `X-Auth-Token`, `Cookie`, …): its value is
- * masked in logs and in `check` output.
- *
- * @example Credential headers
- * ```ts
- * import assert from "node:assert/strict";
- * import { isCredentialHeader } from "./router.ts";
- * assert.equal(isCredentialHeader("X-Api-Key"), true);
- * assert.equal(isCredentialHeader("X-Site"), false);
- * ```
- */
-export function isCredentialHeader(name: string): boolean {
-  return /auth|key|token|secret|pass|cookie|session|signature|credential/i.test(name);
-}
+export { isCredentialHeader };
 
 /**
  * Builds the router from the configuration, reading secret files.
@@ -226,6 +217,7 @@ export async function createRouter(
   const text = (bytes: Uint8Array) => new TextDecoder("utf-8", { ignoreBOM: true }).decode(bytes);
   const secrets = new Set<string>();
   const warnings = new Set<string>();
+  const secretHeaders = new Set<string>();
   const checkMode = (path: string | undefined, option: string) => {
     const warning = path === undefined ? undefined : modeWarning(fileMode, path, option);
     if (warning !== undefined) warnings.add(warning);
@@ -238,12 +230,21 @@ export async function createRouter(
       // An API key in a custom header is a secret like the token: masked in every log line.
       if (isCredentialHeader(key) && value.trim() !== "") secrets.add(value.trim());
     }
+    for (const [key, path] of rc.headerFiles) {
+      const value = readCredentialLine(readFile, path, "--header-file", "header value");
+      checkMode(path, "--header-file");
+      headers[key] = value;
+      secretHeaders.add(key.toLowerCase());
+      secrets.add(value);
+    }
+    // A domain that names its own credentials gets none from the environment either.
+    const env = rc.ownCredentials ? {} : config.envSecrets;
     const token = rc.tokenFile !== undefined
       ? readCredentialLine(readFile, rc.tokenFile, "--token-file", "token")
-      : envCredential(config.envSecrets.token, "XMPP_EXTAUTH_TOKEN", "token");
+      : envCredential(env.token, "XMPP_EXTAUTH_TOKEN", "token");
     const basic = rc.basicAuthFile !== undefined
       ? readCredentialLine(readFile, rc.basicAuthFile, "--basic-auth-file", "USER:PASSWORD")
-      : envCredential(config.envSecrets.basicAuth, "XMPP_EXTAUTH_BASIC_AUTH", "USER:PASSWORD");
+      : envCredential(env.basicAuth, "XMPP_EXTAUTH_BASIC_AUTH", "USER:PASSWORD");
     checkMode(rc.tokenFile, "--token-file");
     checkMode(rc.basicAuthFile, "--basic-auth-file");
     checkMode(rc.hmacSecretFile, "--hmac-secret-file");
@@ -264,8 +265,8 @@ export async function createRouter(
     }
     const secret = rc.hmacSecretFile !== undefined
       ? readSecret(readFile, rc.hmacSecretFile, "--hmac-secret-file")
-      : config.envSecrets.hmacSecret !== undefined
-      ? new TextEncoder().encode(config.envSecrets.hmacSecret)
+      : env.hmacSecret !== undefined
+      ? new TextEncoder().encode(env.hmacSecret)
       : undefined;
     const route: Route = {
       name,
@@ -292,5 +293,6 @@ export async function createRouter(
     routes: [...(fallback ? [fallback] : []), ...byDomain.values()],
     secrets: [...secrets],
     warnings: [...warnings],
+    isSecretHeader: (name) => isCredentialHeader(name) || secretHeaders.has(name.toLowerCase()),
   };
 }

@@ -325,7 +325,13 @@ describe("createAuthenticator: a setpass that did not succeed", () => {
     const bad = new Uint8Array([...encode("setpass:alice:example.com:"), 0xff]);
     const { lines } = await pipeline(args());
     const handle = createAuthenticator({
-      router: { resolve: () => undefined, routes: [], secrets: [], warnings: [] },
+      router: {
+        resolve: () => undefined,
+        routes: [],
+        secrets: [],
+        warnings: [],
+        isSecretHeader: () => false,
+      },
       fetch,
       logger: createLogger({ level: "debug", sink: (line) => lines.push(line) }),
       policy: { timeoutMs: 1000, deadlineMs: 1000, retries: 0 },

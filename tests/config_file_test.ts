@@ -7,6 +7,7 @@ const base = {
   contract: "json",
   endpoints: { auth: "v1/login" },
   headers: [["X-Site", "chat"]],
+  headerFiles: [],
   tokenFile: "/etc/token",
 } as const;
 
@@ -31,17 +32,18 @@ describe("readConfigFile", () => {
 
   it("refuses secrets, unknown keys and what is not a JSON object", () => {
     assert.throws(() => readConfigFile("/c.json", bytes('{"token": "x"}')), {
-      message: 'Config file: "token" is not allowed: secrets come from files or the environment, ' +
+      message:
+        'Config file /c.json: "token" is not allowed: secrets come from files or the environment, ' +
         'use "token-file"',
     });
     assert.throws(() => readConfigFile("/c.json", bytes('{"timeot": 1}')), {
-      message: 'Config file: unknown key "timeot"; did you mean "timeout"?',
+      message: 'Config file /c.json: unknown key "timeot"; did you mean "timeout"?',
     });
     assert.throws(() => readConfigFile("/c.json", bytes("[]")), {
-      message: "Cannot use config file /c.json: expected a JSON object",
+      message: "Config file /c.json: expected a JSON object, got an array",
     });
     assert.throws(() => readConfigFile("/c.json", bytes('{"retries": "x", "config": "y"}')), {
-      message: /^Config file: unknown key "config"/,
+      message: /^Config file \/c.json: unknown key "config"/,
     });
   });
 });
@@ -66,6 +68,7 @@ describe("readDomains", () => {
         contract: "form-status",
         endpoints: { auth: "v1/login" },
         headers: [["X-Site", "chat"], ["X-B", "2"]],
+        headerFiles: [],
         tokenFile: "/etc/token",
       },
       "other.example": {
@@ -73,9 +76,56 @@ describe("readDomains", () => {
         contract: "json",
         endpoints: { auth: "v1/login" },
         headers: [["X-Site", "chat"]],
+        headerFiles: [],
         tokenFile: "/etc/token",
       },
     });
+  });
+
+  it("gives a domain that names any credential none of the inherited ones (audit item 6b)", () => {
+    const top = {
+      ...base,
+      hmacSecretFile: "/etc/hmac",
+      headerFiles: [["X-Api-Key", "/etc/api-key"]],
+    } as const;
+    const domains = readDomains(
+      {
+        "basic.example": { url: "https://legacy.example/auth", "basic-auth-file": "/etc/basic" },
+        "signed.example": { "hmac-secret-file": "/etc/other-hmac" },
+        "keyed.example": { "header-file": { "X-Key": "/etc/key" } },
+        "plain.example": { contract: "form-status" },
+      },
+      top,
+      "https://default.example",
+    );
+    const credentials = (domain: string) => {
+      const d = domains[domain]!;
+      return [d.tokenFile, d.basicAuthFile, d.hmacSecretFile, d.headerFiles, d.ownCredentials];
+    };
+    assert.deepEqual(credentials("basic.example"), [undefined, "/etc/basic", undefined, [], true]);
+    assert.deepEqual(credentials("signed.example"), [
+      undefined,
+      undefined,
+      "/etc/other-hmac",
+      [],
+      true,
+    ]);
+    assert.deepEqual(credentials("keyed.example"), [
+      undefined,
+      undefined,
+      undefined,
+      [["X-Key", "/etc/key"]],
+      true,
+    ]);
+    assert.deepEqual(credentials("plain.example"), [
+      "/etc/token",
+      undefined,
+      "/etc/hmac",
+      [["X-Api-Key", "/etc/api-key"]],
+      undefined,
+    ]);
+    // Headers are not credentials: inherited either way.
+    assert.deepEqual(domains["basic.example"]!.headers, [["X-Site", "chat"]]);
   });
 
   it("names the domain and key that are wrong", () => {

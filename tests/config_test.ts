@@ -78,7 +78,7 @@ describe("parseCommand: defaults", () => {
     assert.equal(command.kind, "serve");
     const c = config(["--url", URL_A]);
     assert.deepEqual(c, {
-      route: { contract: "json", endpoints: {}, headers: [], url: URL_A },
+      route: { contract: "json", endpoints: {}, headers: [], headerFiles: [], url: URL_A },
       domains: {},
       protocol: "ejabberd",
       server: "ejabberd",
@@ -93,6 +93,7 @@ describe("parseCommand: defaults", () => {
       breakerFailures: 5,
       breakerCooldownMs: 5000,
       envSecrets: {},
+      warnings: [],
     });
   });
 
@@ -244,6 +245,11 @@ describe("parseCommand: every option through XMPP_EXTAUTH_*", () => {
       "X-Site: one\nX-Other:two",
       (c) => c.route?.headers,
       [["X-Site", "one"], ["X-Other", "two"]],
+    ],
+    "header-file": [
+      "X-Api-Key=/run/api-key\nX-Other = /run/other",
+      (c) => c.route?.headerFiles,
+      [["X-Api-Key", "/run/api-key"], ["X-Other", "/run/other"]],
     ],
     "hmac-secret-file": ["/run/hmac", (c) => c.route?.hmacSecretFile, "/run/hmac"],
     "basic-auth-file": ["/run/basic", (c) => c.route?.basicAuthFile, "/run/basic"],
@@ -672,21 +678,37 @@ describe("parseCommand: config file", () => {
   });
 
   it("refuses an unknown key", () => {
-    refused(withFile, /^Config file: unknown key "timout"/, {}, file({ url: URL_A, timout: 5 }));
+    refused(
+      withFile,
+      /^Config file \/etc\/x.json: unknown key "timout"/,
+      {},
+      file({ url: URL_A, timout: 5 }),
+    );
     refused(withFile, /unknown key "config"/, {}, file({ url: URL_A, config: "/x" }));
     refused(withFile, /unknown key "help"/, {}, file({ url: URL_A, help: true }));
     refused(withFile, /unknown key "self-test"/, {}, file({ url: URL_A, "self-test": true }));
+  });
+
+  it("refuses a --header-file without NAME=FILE, never echoing it", () => {
+    const message = refused(
+      ["--url", URL_A, "--header-file", "X-Api-Key: Hdr-S3cr3t-value"],
+      /^--header-file: a value of 27 characters has no "="; expected NAME=FILE/,
+    );
+    assert.equal(message.includes("S3cr3t"), false);
+    refused(["--url", URL_A, "--header-file", "Host=/k"], /Host is set by xmpp-extauth/);
+    refused(["--url", URL_A, "--header-file", "X-K="], /header X-K has no file after "="/);
   });
 
   it("refuses a value of the wrong type, naming the key", () => {
     const wrong: [string, unknown, RegExp][] = [
       ["timeout", true, /"timeout" must be a number or a duration string, got true/],
       ["retries", -1, /"retries" must be a number or a duration string, got -1/],
-      ["url", 5, /"url" must be a string, got 5/],
-      ["debug", "yes", /"debug" must be true or false, got "yes"/],
+      ["url", 5, /"url" must be a string, got a number$/],
+      ["debug", "yes", /"debug" must be true or false, got a string$/],
       ["endpoint", 5, /"endpoint" must be an object or an array of strings/],
       ["endpoint", [1], /"endpoint" must be an object or an array of strings/],
-      ["header", { "X-A": 1 }, /"header" must be an object of strings/],
+      ["header", { "X-A": 1 }, /"header.X-A" must be a string, got a number$/],
+      ["header-file", { "X-A": ["/k"] }, /"header-file.X-A" must be a string, got an array$/],
       ["on-error", false, /"on-error" must be a string, got false/],
     ];
     for (const [key, value, pattern] of wrong) {
@@ -700,18 +722,32 @@ describe("parseCommand: config file", () => {
   });
 
   it("refuses a file that is not JSON or not an object", () => {
-    refused(withFile, /^Cannot parse config file \/etc\/x.json/, {}, { "/etc/x.json": "url: x" });
-    refused(withFile, /^Cannot parse config file/, {}, { "/etc/x.json": "" });
-    refused(withFile, /expected a JSON object/, {}, { "/etc/x.json": "[]" });
-    refused(withFile, /expected a JSON object/, {}, { "/etc/x.json": "null" });
-    refused(withFile, /expected a JSON object/, {}, { "/etc/x.json": '"x"' });
+    const bad: [string, RegExp][] = [
+      ["url: x", /^Config file \/etc\/x.json: not valid JSON \(line 1, column 1\)$/],
+      [
+        '{"url": "x",\n "timeout": 3,}',
+        /^Config file \/etc\/x.json: not valid JSON \(line 2, column 15\)$/,
+      ],
+      ['{"a": "b\u0001"}', /: not valid JSON \(line 1, column 9\)$/],
+      ['{"a": [1, 2] "b"}', /: not valid JSON \(line 1, column 14\)$/],
+      ['{"a": 01}', /: not valid JSON \(line 1, column 8\)$/],
+      ['{"a": "\\x"}', /: not valid JSON \(line 1, column 8\)$/],
+      ['{"a": tru}', /: not valid JSON \(line 1, column 7\)$/],
+      ["{} {}", /: not valid JSON \(line 1, column 4\)$/],
+      ["", /^Config file \/etc\/x.json: the file is empty; expected a JSON object$/],
+      [" \n", /the file is empty/],
+      ["[]", /^Config file \/etc\/x.json: expected a JSON object, got an array$/],
+      ["null", /expected a JSON object, got null$/],
+      ['"x"', /expected a JSON object, got a string$/],
+    ];
+    for (const [text, pattern] of bad) refused(withFile, pattern, {}, { "/etc/x.json": text });
   });
 
   it("refuses secrets in the file, without repeating them", () => {
     for (const key of ["token", "password", "hmac-secret", "basic-auth"]) {
       const message = refused(
         withFile,
-        new RegExp(`^Config file: "${key}" is not allowed: secrets come from files`),
+        new RegExp(`^Config file /etc/x.json: "${key}" is not allowed: secrets come from files`),
         {},
         file({ url: URL_A, [key]: "F1l3S3cr3t" }),
       );
@@ -776,6 +812,7 @@ describe("parseCommand: domains in the config file", () => {
       contract: "json",
       endpoints: { auth: "v1/login", isuser: "v1/exists" },
       headers: [["X-Site", "main"]],
+      headerFiles: [],
       tokenFile: "/run/main-token",
     });
     assert.deepEqual(c.domains["other.example"], {
@@ -783,8 +820,10 @@ describe("parseCommand: domains in the config file", () => {
       contract: "form-status",
       endpoints: { auth: "v1/login", isuser: "v2/exists" },
       headers: [["X-Site", "main"], ["X-Tenant", "other"]],
+      headerFiles: [],
       tokenFile: "/run/other-token",
       basicAuthFile: "/run/other-basic",
+      ownCredentials: true,
     });
   });
 
@@ -803,7 +842,7 @@ describe("parseCommand: domains in the config file", () => {
   it("refuses a domain without url when there is no --url", () => {
     refused(
       withFile,
-      /^Config file: "domains.a.example.url" is missing and there is no --url/,
+      /^Config file \/etc\/x.json: "domains.a.example.url" is missing and there is no --url/,
       {},
       file({ domains: { "a.example": { contract: "json" } } }),
     );

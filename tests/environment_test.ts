@@ -12,6 +12,7 @@ import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
 import { describeProxy, inspectEnvironment, proxyFor } from "../lib/environment.ts";
 import { type Api, startApi } from "./helpers/api_server.ts";
 import { listen, type ProgrammableServer, reply } from "./helpers/programmable_server.ts";
@@ -111,6 +112,50 @@ describe("inspectEnvironment", () => {
       proxyFor(inspect({ HTTPS_PROXY: "http://p:1", NO_PROXY: "*" }).proxy, "https://a/"),
       undefined,
     );
+  });
+
+  it("decides loopback on the parsed host, against the complete list (audit item 6a)", () => {
+    const { proxy } = inspect({ HTTP_PROXY: "http://p:1", HTTPS_PROXY: "http://p:1" });
+    const direct = [
+      "localhost.",
+      "LocalHost",
+      "api.localhost.",
+      "127.1",
+      "0x7f000001",
+      "2130706433",
+      "127.255.255.254",
+      "0.0.0.0",
+      "0",
+      "[::1]",
+      "[0:0:0:0:0:0:0:1]",
+      "[::]",
+      "[::ffff:127.0.0.1]",
+      "[::ffff:7f00:1]",
+      "[::ffff:127.9.8.7]",
+      "[::ffff:0.0.0.0]",
+    ];
+    for (const host of direct) {
+      for (const scheme of ["http", "https"]) {
+        assert.equal(proxyFor(proxy, `${scheme}://${host}:8080/x`), undefined, `${scheme} ${host}`);
+      }
+    }
+    const proxied = [
+      "localhost.example",
+      "localhost.example.",
+      "notlocalhost",
+      "128.0.0.1",
+      "0.0.0.1",
+      "[::2]",
+      "[::ffff:128.0.0.1]",
+      "[::127.0.0.1]",
+      "[fe80::1]",
+    ];
+    for (const host of proxied) {
+      assert.equal(proxyFor(proxy, `http://${host}:8080/x`)?.url, "http://p:1", host);
+    }
+    // A final dot names the same host for NO_PROXY too.
+    const named = inspect({ HTTP_PROXY: "http://p:1", NO_PROXY: "api.example" }).proxy;
+    assert.equal(proxyFor(named, "http://api.example./x"), undefined);
   });
 
   it("masks the credentials of a proxy in what it logs", () => {
@@ -290,6 +335,81 @@ for (const runner of runners()) {
           assert.equal(api.requests.length, 1, `${name}: the API was asked directly`);
         }
       });
+
+      it(
+        "never sends a loopback spelling through the proxy, nor the password (audit item 6a)",
+        T,
+        async () => {
+          // An API on every local address (`::` takes IPv4 too), so that each spelling
+          // that connects here can answer.
+          const seen: string[] = [];
+          const local: HttpServer = createHttpServer((req, res) => {
+            req.resume();
+            req.on("end", () => {
+              seen.push(req.url ?? "");
+              res.writeHead(200, { "Content-Type": "application/json" });
+              res.end('{"success":true}');
+            });
+          });
+          await new Promise<void>((resolve) => local.listen(0, "::", resolve));
+          const port = (local.address() as AddressInfo).port;
+          try {
+            // Deno's resolver does not resolve names ending in ".localhost" or "." (the request
+            // fails: error, direct); Bun's does.
+            const names = ["localhost.", "LOCALHOST.", "api.localhost."];
+            const addresses = [
+              "[::ffff:127.0.0.1]",
+              "0.0.0.0",
+              "[::]",
+              "127.1",
+              "0x7f000001",
+              "[::1]",
+            ];
+            for (const host of [...names, ...addresses]) {
+              seen.length = 0;
+              proxy.on((_req, _body, res) => reply(res, 200, { success: false }));
+              const url = `http://${host}:${port}/xmpp`;
+              await withExtauth(
+                runner,
+                ["--url", url, "--retries", "0"],
+                { env: { HTTP_PROXY: proxy.url } },
+                async (p) => {
+                  const answer = await p.request(`auth:alice:example.com:${PASSWORD}`);
+                  if (addresses.includes(host) || runner.name !== "deno") {
+                    assertReply(answer, TRUE, host);
+                  } else assert.notEqual(hex(answer), "00 02 00 00", `${host}: not the proxy's`);
+                  assert.equal(await p.finish(), 0);
+                  assert.match(
+                    p.stderr,
+                    new RegExp(`requests to ${url.replace(/[.[\]]/g, "\\$&")} go direct`),
+                  );
+                },
+              );
+              assert.deepEqual(proxy.seen, [], `${host}: the proxy saw nothing`);
+              if (addresses.includes(host) || runner.name !== "deno") {
+                assert.deepEqual(seen, ["/xmpp/login"], `${host}: asked directly`);
+              }
+            }
+            // A name that is not loopback does go through it: the proxy is in use at all.
+            proxy.on((_req, _body, res) => reply(res, 200, { success: true }));
+            await withExtauth(
+              runner,
+              ["--url", "http://api.example.test/xmpp"],
+              { env: { HTTP_PROXY: proxy.url } },
+              async (p) => {
+                assertReply(await p.request("isuser:alice:example.com"), TRUE, "via the proxy");
+                assert.equal(await p.finish(), 0);
+              },
+            );
+            assert.deepEqual(proxy.seen.map((s) => s.path), [
+              "http://api.example.test/xmpp/exists",
+            ]);
+          } finally {
+            local.closeAllConnections?.();
+            await new Promise<void>((resolve) => local.close(() => resolve()));
+          }
+        },
+      );
 
       it(
         "sends other requests through the proxy, logs it masked, and honours NO_PROXY",
