@@ -201,9 +201,10 @@ export function toKey(mac: ArrayBuffer | Uint8Array): string {
  * the cache is disabled: every method returns at once without hashing.
  *
  * Lifecycle of a request: look up a `"fresh"` answer first; on a miss ask the
- * API; on a definite true call {@linkcode AuthCache.remember}; on a definite
- * false (or a successful `setpass`, `removeuser`, `removeuser3`) call
- * {@linkcode AuthCache.forget}; when the API cannot answer, look up a
+ * API (after {@linkcode AuthCache.mark}); on a definite true call
+ * {@linkcode AuthCache.remember} with that mark; on a definite false call
+ * {@linkcode AuthCache.forget}, and around every change (before it is sent
+ * and after, whatever the answer); when the API cannot answer, look up a
  * `"stale"` answer and log that it was served.
  *
  * @example Remember a login and serve it while the API is down

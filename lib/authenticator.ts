@@ -191,7 +191,12 @@ export function createAuthenticator(options: AuthenticatorOptions): Handler {
       };
     }
     // Again after the change: a login confirmed while it was on its way is not remembered.
-    if (change) await cache!.forget(user, server, { hold: outcome.kind !== "answer" });
+    // No answer after a try: the site may still apply it, so no remember of the user for a while.
+    if (change) {
+      await cache!.forget(user, server, {
+        hold: outcome.kind !== "answer" && outcome.attempts > 0,
+      });
+    }
     const elapsed = now() - started;
     if (outcome.kind === "answer") {
       if (cachedOp !== undefined) await updateCache(cache!, request, outcome.value, mark);
