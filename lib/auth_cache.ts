@@ -45,11 +45,44 @@ export interface OutageCache {
     password: string | undefined,
     freshness: Freshness,
   ): Promise<CacheLookup>;
+  /** See {@linkcode AuthCache.mark}. */
+  mark(): Promise<CacheMark>;
   /** See {@linkcode AuthCache.remember}. */
-  remember(op: CachedOperation, user: string, server: string, password?: string): Promise<void>;
+  remember(
+    op: CachedOperation,
+    user: string,
+    server: string,
+    password?: string,
+    mark?: CacheMark,
+  ): Promise<void>;
   /** See {@linkcode AuthCache.forget}. */
-  forget(user: string, server: string): Promise<void>;
+  forget(user: string, server: string, options?: ForgetOptions): Promise<boolean>;
 }
+
+/**
+ * Taken before a login asks the API ({@linkcode OutageCache.mark}): its
+ * remember writes only if no forget of that user came since, in this cache
+ * (`cache` is the store the mark was read from; null when there was none).
+ */
+export interface CacheMark {
+  readonly cache: object | null;
+  readonly seq: number;
+}
+
+/** Options of {@linkcode OutageCache.forget}. */
+export interface ForgetOptions {
+  /**
+   * The change's answer never came (timeout, error): the site may apply it
+   * later, so no remember of this user for {@linkcode HOLD_MS}.
+   */
+  readonly hold?: boolean;
+}
+
+/** How long no remember of a user follows a change whose answer never came. */
+export const HOLD_MS = 3_600_000;
+
+/** A time further ahead of the clock than this (a copy whose clock ran ahead) never hits. */
+export const FUTURE_TOLERANCE_MS = 1_000;
 
 /** The times remembered for one user, in milliseconds of the cache's clock. */
 export interface EntryTimes {
@@ -73,16 +106,27 @@ export const semantics = {
   answerAt(op: CachedOperation, times: EntryTimes): number | undefined {
     return hasPassword(op) ? times.passwordAt : times.existsAt;
   },
-  /** A hit with its age when `at` is younger than `windowMs`; a clock that went back is age 0. */
+  /**
+   * A hit with its age when `at` is younger than `windowMs`; a time up to
+   * {@linkcode FUTURE_TOLERANCE_MS} ahead is age 0, one further ahead never hits.
+   */
   judge(at: number, now: number, windowMs: number): CacheLookup {
+    if (at - now > FUTURE_TOLERANCE_MS) return MISS;
     const ageMs = Math.max(0, now - at);
     return ageMs < windowMs ? { hit: true, ageMs } : MISS;
   },
-  /** What is older than the stale window: the password, and the whole entry. */
+  /**
+   * What can never hit again: a password older than the stale window, the
+   * whole entry when nothing in it is younger; and the whole entry when a time
+   * in it is more than {@linkcode FUTURE_TOLERANCE_MS} ahead (it would never age).
+   */
   expired(times: EntryTimes, now: number, staleMs: number): { password: boolean; entry: boolean } {
-    const password = times.passwordAt !== undefined && now - times.passwordAt >= staleMs;
+    const ahead = (at: number | undefined) => at !== undefined && at - now > FUTURE_TOLERANCE_MS;
+    const future = ahead(times.existsAt) || ahead(times.passwordAt);
+    const password = future ||
+      (times.passwordAt !== undefined && now - times.passwordAt >= staleMs);
     const noPassword = password || times.passwordAt === undefined;
-    return { password, entry: noPassword && now - times.existsAt >= staleMs };
+    return { password, entry: future || (noPassword && now - times.existsAt >= staleMs) };
   },
 } as const;
 
@@ -157,9 +201,10 @@ export function toKey(mac: ArrayBuffer | Uint8Array): string {
  * the cache is disabled: every method returns at once without hashing.
  *
  * Lifecycle of a request: look up a `"fresh"` answer first; on a miss ask the
- * API; on a definite true call {@linkcode AuthCache.remember}; on a definite
- * false (or a successful `setpass`, `removeuser`, `removeuser3`) call
- * {@linkcode AuthCache.forget}; when the API cannot answer, look up a
+ * API (after {@linkcode AuthCache.mark}); on a definite true call
+ * {@linkcode AuthCache.remember} with that mark; on a definite false call
+ * {@linkcode AuthCache.forget}, and around every change (before it is sent
+ * and after, whatever the answer); when the API cannot answer, look up a
  * `"stale"` answer and log that it was served.
  *
  * @example Remember a login and serve it while the API is down
@@ -193,6 +238,10 @@ export class AuthCache implements OutageCache {
   private readonly now: () => number;
   /** Entries by base64 HMAC of the user and server; Map order = least recently used first. */
   private readonly entries = new Map<string, Entry>();
+  /** Forgets so far: a remember whose mark is older writes nothing. */
+  private generation = 0;
+  /** Users not to remember until the time given (a change whose answer never came). */
+  private readonly holds = new Map<string, number>();
 
   private constructor(options: AuthCacheOptions, key: CryptoKey | undefined) {
     this.enabled = key !== undefined;
@@ -331,11 +380,19 @@ export class AuthCache implements OutageCache {
     user: string,
     server: string,
     password?: string,
+    mark?: CacheMark,
   ): Promise<void> {
     const key = this.key;
     if (key === undefined) return;
+    if (mark !== undefined && (mark.cache !== this || mark.seq !== this.generation)) return;
     const now = this.now();
     const id = await this.id(key, user, server);
+    const held = this.holds.get(id);
+    if (held !== undefined) {
+      if (held > now) return;
+      this.holds.delete(id);
+    }
+    if (mark !== undefined && mark.seq !== this.generation) return;
     let passwordMac: Uint8Array<ArrayBuffer> | undefined;
     if (hasPassword(op) && password !== undefined) {
       const data = encodeInput(user, server, password);
@@ -362,8 +419,11 @@ export class AuthCache implements OutageCache {
 
   /**
    * Forgets everything about a user: call it after a definite false for
-   * `auth` or `isuser`, and after a successful `setpass`, `removeuser` or
-   * `removeuser3`.
+   * `auth` or `isuser`, and before and after every change (`setpass`,
+   * `tryregister`, `removeuser`, `removeuser3`), whatever its answer. With
+   * `hold` (a change whose answer never came) the user is not remembered for
+   * {@linkcode HOLD_MS}. True when no entry of the user can be served any more
+   * (always, in memory).
    *
    * @example Forget a user whose password changed
    * ```ts
@@ -375,10 +435,41 @@ export class AuthCache implements OutageCache {
    * assert.equal(cache.size, 0);
    * ```
    */
-  async forget(user: string, server: string): Promise<void> {
+  async forget(user: string, server: string, options: ForgetOptions = {}): Promise<boolean> {
     const key = this.key;
-    if (key === undefined) return;
-    this.entries.delete(await this.id(key, user, server));
+    if (key === undefined) return true;
+    this.generation++;
+    const id = await this.id(key, user, server);
+    this.entries.delete(id);
+    if (options.hold === true) {
+      this.holds.delete(id);
+      this.holds.set(id, this.now() + HOLD_MS);
+      for (const oldest of this.holds.keys()) {
+        if (this.holds.size <= this.maxEntries) break;
+        this.holds.delete(oldest);
+      }
+    }
+    return true;
+  }
+
+  /**
+   * Taken before a login asks the API: {@linkcode AuthCache.remember} with it
+   * writes nothing if a forget came since. One process answers one request at
+   * a time, so here that only guards the pipeline's order.
+   *
+   * @example A forget between the mark and the remember
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { AuthCache } from "./auth_cache.ts";
+   * const cache = await AuthCache.create({ ttlMs: 60_000, staleTtlMs: 0, maxEntries: 10 });
+   * const mark = await cache.mark();
+   * await cache.forget("alice", "example.com");
+   * await cache.remember("auth", "alice", "example.com", "old", mark);
+   * assert.equal(cache.size, 0);
+   * ```
+   */
+  mark(): Promise<CacheMark> {
+    return Promise.resolve({ cache: this, seq: this.generation });
   }
 
   private async id(key: CryptoKey, user: string, server: string): Promise<string> {

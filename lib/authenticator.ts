@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { OutageCache } from "./auth_cache.ts";
+import type { CacheMark, OutageCache } from "./auth_cache.ts";
 import { askApi, type Clock, type Outcome, type Policy, SYSTEM_CLOCK } from "./backend.ts";
 import { CircuitBreaker } from "./breaker.ts";
 import { fetchFor } from "./fetchers.ts";
@@ -148,6 +148,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Handler {
       return "error";
     }
     const cachedOp = cacheOn && isCached(op) ? op : undefined;
+    let mark: CacheMark | undefined;
     if (cachedOp !== undefined) {
       const hit = await cache!.lookup(cachedOp, user, server, request.password, "fresh");
       if (hit.hit) {
@@ -156,6 +157,18 @@ export function createAuthenticator(options: AuthenticatorOptions): Handler {
         }
         return "true";
       }
+      // Before the API is asked: a remember after its "yes" is void if a forget came since.
+      mark = await cache!.mark();
+    }
+    // A change may be applied by the site from the moment it is sent, answer or none: no copy
+    // may serve the old password from then on. A forget that no cache could record stops it.
+    const change = cacheOn && OPERATION_TABLE[op].kind === "change";
+    if (change && !(await cache!.forget(user, server))) {
+      logger.error(
+        `${op} ${jid}: not sent to the API: the outage cache could not forget the user (see ` +
+          "above); replying error",
+      );
+      return "error";
     }
     const breaker = breakers.get(route)!;
     let outcome: Outcome;
@@ -177,9 +190,16 @@ export function createAuthenticator(options: AuthenticatorOptions): Handler {
         attempts: 0,
       };
     }
+    // Again after the change: a login confirmed while it was on its way is not remembered.
+    // No answer after a try: the site may still apply it, so no remember of the user for a while.
+    if (change) {
+      await cache!.forget(user, server, {
+        hold: outcome.kind !== "answer" && outcome.attempts > 0,
+      });
+    }
     const elapsed = now() - started;
     if (outcome.kind === "answer") {
-      if (cacheOn) await updateCache(cache!, request, outcome.value);
+      if (cachedOp !== undefined) await updateCache(cache!, request, outcome.value, mark);
       if (logger.enabled("debug")) {
         logger.debug(
           `${op} ${jid} → ${outcome.value} (HTTP ${outcome.status}, ${elapsed.toFixed(1)} ms` +
@@ -218,15 +238,18 @@ function refusedSetpass(op: string, outcome: Outcome): boolean {
   return op === "setpass" && outcome.kind === "answer" && !outcome.value;
 }
 
+/** After an answer to `auth` or `isuser` (changes forget around the request, above). */
 async function updateCache(
   cache: OutageCache,
   request: AuthRequest,
   value: boolean,
+  mark: CacheMark | undefined,
 ): Promise<void> {
   const { op, user, server, password } = request;
   const spec = OPERATION_TABLE[op];
   const effect = value ? spec.afterTrue : spec.afterFalse;
-  // A remembered password or account is gone after a false, a change or a removal.
-  if (effect === "remember" && isCached(op)) await cache.remember(op, user, server, password);
-  else if (effect === "forget") await cache.forget(user, server);
+  // A remembered password or account is gone after a definite no.
+  if (effect === "remember" && isCached(op)) {
+    await cache.remember(op, user, server, password, mark);
+  } else if (effect === "forget") await cache.forget(user, server);
 }

@@ -24,7 +24,11 @@ export interface OperationSpec {
   readonly retrySafe: boolean;
   /** A remembered success may answer it (`--cache-ttl`, `--stale-ttl`). */
   readonly cached: boolean;
-  /** What a true and a false answer do to the cached entry. */
+  /**
+   * What a true and a false answer do to the cached entry. A change
+   * (`kind: "change"`) forgets the user before it is sent and again after,
+   * whatever the answer (or none), so its columns say `forget` both ways.
+   */
   readonly afterTrue: CacheEffect;
   readonly afterFalse: Exclude<CacheEffect, "remember">;
   /** A question (`true`/`false` in a 200 body under form-status) or a change (2xx/403/404). */
@@ -76,7 +80,7 @@ export const OPERATION_TABLE = {
     retrySafe: true,
     cached: false,
     afterTrue: "forget",
-    afterFalse: "keep",
+    afterFalse: "forget",
     kind: "change",
     conflictIsFalse: false,
     endpoints: { json: "setpass", "form-status": "set_password" },
@@ -87,8 +91,8 @@ export const OPERATION_TABLE = {
     password: true,
     retrySafe: false,
     cached: false,
-    afterTrue: "keep",
-    afterFalse: "keep",
+    afterTrue: "forget",
+    afterFalse: "forget",
     kind: "change",
     conflictIsFalse: true,
     endpoints: { json: "tryregister", "form-status": "register" },
@@ -100,7 +104,7 @@ export const OPERATION_TABLE = {
     retrySafe: false,
     cached: false,
     afterTrue: "forget",
-    afterFalse: "keep",
+    afterFalse: "forget",
     kind: "change",
     conflictIsFalse: false,
     endpoints: { json: "removeuser", "form-status": "remove_user" },
@@ -112,7 +116,7 @@ export const OPERATION_TABLE = {
     retrySafe: false,
     cached: false,
     afterTrue: "forget",
-    afterFalse: "keep",
+    afterFalse: "forget",
     kind: "change",
     conflictIsFalse: false,
     endpoints: { json: "removeuser3", "form-status": "remove_user_validate" },

@@ -6,7 +6,8 @@
  *
  * Rows:
  * - fresh hit: a `--cache-ttl` hit of a password this process verified
- *   (user-id HMAC, one SQLite read, the HMAC check, the LRU write);
+ *   (a stat of the path, user-id HMAC, one SQLite read, the HMAC check, the LRU write);
+ * - mark: what a login that goes to the API reads first (a stat, the forget counter);
  * - confirmed again: the API said yes to a password this process verified
  *   (the `remember` after each login with `--stale-ttl` only);
  * - isuser remember / hit;
@@ -89,6 +90,7 @@ try {
       (i) => must(cache.lookup("auth", `known${i % K}`, SERVER, `pw${i % K}`, "fresh")),
     ),
   ]);
+  rows.push(["file, mark before asking the API", await time(N, () => cache.mark())]);
   rows.push([
     "file, same password confirmed again",
     await time(N, (i) => cache.remember("auth", `known${i % K}`, SERVER, `pw${i % K}`)),

@@ -1,8 +1,10 @@
 /**
  * `--cache-file` through the real program, started as ejabberd starts its
  * pool: several copies share one SQLite file, the API goes down, every copy
- * answers from what one of them learnt; a restart keeps it; storage faults
- * give one warning and the in-process cache, never another reply.
+ * answers from what one of them learnt; a restart keeps it; a file that
+ * cannot be used gives one error and no outage cache (never a private one).
+ * The guarantee about replaced and removed passwords, with the file's faults,
+ * is in cache_forget_blackbox_test.ts.
  * Same runners as blackbox_test.ts.
  */
 import { after, before, describe, it } from "node:test";
@@ -31,7 +33,7 @@ const T = { timeout: 120_000 };
 const PASSWORD = "Omega-Pw-6620-leakcheck";
 const USERS = { "alice@example.com": PASSWORD, "bob@example.com": "bob-pw" };
 const sqlite = await detectRuntime().loadSqlite();
-const WARNING = /WARN {2}cannot use --cache-file /g;
+const WARNING = /(WARN|ERROR) +cannot use --cache-file /g;
 
 /** Starts `n` copies sharing `file`, runs `fn`, then closes them all and checks a clean exit. */
 async function pool(
@@ -65,6 +67,16 @@ async function pool(
   }
   for (const p of ps) assert.ok(!p.stderr.includes(PASSWORD), "the password is in a log line");
   return ps;
+}
+
+/** Without a usable file: right password true, then, with the API down, no cached answer. */
+async function loginThenOutageUncached(p: Extauth, api: Api, label: string): Promise<void> {
+  api.setMode("normal");
+  assertReply(await p.request(`auth:alice:example.com:${PASSWORD}`), TRUE, `${label}: API up`);
+  api.setMode("status500");
+  assertReply(await p.request(`auth:alice:example.com:${PASSWORD}`), ERROR, `${label}: API down`);
+  assertReply(await p.request("auth:alice:example.com:wrong"), ERROR, `${label}: wrong password`);
+  api.setMode("normal");
 }
 
 /** Right password true, then, with the API down, true again; a wrong one never true. */
@@ -283,7 +295,7 @@ for (const runner of runners()) {
       },
     );
 
-    describe("faults: one warning, the in-process cache, the same replies", () => {
+    describe("faults: one error, no outage cache (not a private one), the API's replies", () => {
       const faults: [string, () => string, RegExp][] = [
         ["a missing directory", () => join(dir, "no-such-dir", "cache.db"), /: no such directory;/],
         ["a file group or others can read", () => {
@@ -302,16 +314,21 @@ for (const runner of runners()) {
         it(what, T, async () => {
           api.reset();
           const file = make();
-          const [p] = await pool(runner, api, file, 1, ([p]) => loginThenOutage(p!, api, what));
+          const [p] = await pool(
+            runner,
+            api,
+            file,
+            1,
+            ([p]) => loginThenOutageUncached(p!, api, what),
+          );
           const warnings = p!.stderr.match(WARNING) ?? [];
           assert.equal(warnings.length, 1, p!.stderr);
           assert.match(
             p!.stderr,
             new RegExp(
-              `WARN {2}cannot use --cache-file ${
+              `ERROR cannot use --cache-file ${
                 escape(file)
-              }${reason.source} using an in-process ` +
-                "cache instead \\(not shared by the pool, lost on restart\\)\\n",
+              }${reason.source} no outage cache until it can be used \\(tried again every 30s;`,
             ),
           );
         });
@@ -331,12 +348,12 @@ for (const runner of runners()) {
             api,
             file,
             1,
-            ([p]) => loginThenOutage(p!, api, "read-only"),
+            ([p]) => loginThenOutageUncached(p!, api, "read-only"),
           );
           assert.equal((p!.stderr.match(WARNING) ?? []).length, 1, p!.stderr);
           assert.match(
             p!.stderr,
-            /: attempt to write a readonly database; using an in-process cache/,
+            /: attempt to write a readonly database; no outage cache until it can be used/,
           );
         } finally {
           if (root) execFileSync("chattr", ["-i", file]);
@@ -351,7 +368,13 @@ for (const runner of runners()) {
         holder.exec("BEGIN IMMEDIATE");
         holder.exec("DELETE FROM meta WHERE name = 'nothing'");
         try {
-          const [p] = await pool(runner, api, file, 1, ([p]) => loginThenOutage(p!, api, "locked"));
+          const [p] = await pool(
+            runner,
+            api,
+            file,
+            1,
+            ([p]) => loginThenOutageUncached(p!, api, "locked"),
+          );
           assert.equal((p!.stderr.match(WARNING) ?? []).length, 1, p!.stderr);
           assert.match(
             p!.stderr,

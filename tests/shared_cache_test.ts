@@ -265,15 +265,18 @@ describe("opening the file while other copies set it up", () => {
     cache.close();
   });
 
-  it("gives up after 2 s of contention, with one warning, to the in-process cache", async () => {
+  it("gives up after 2 s of contention, with one error, to no cache at all (no private one)", async () => {
     const lines: string[] = [];
     const cache = await openWith(busyAtFirst(Infinity).module, lines);
-    assert.ok(!(cache instanceof SharedAuthCache && cache.shared));
+    assert.ok(cache instanceof SharedAuthCache && !cache.shared);
     assert.equal(lines.length, 1, lines.join(""));
     assert.match(
       lines[0]!,
-      /WARN {2}cannot use --cache-file .*: database is locked \(another process held it for more than 2s\); using an in-process cache instead/,
+      /ERROR {1,2}cannot use --cache-file .*: database is locked \(another process held it for more than 2s\); no outage cache until it can be used \(tried again every 30s;/,
     );
+    // A private cache would serve what the pool's other copies were told is gone.
+    await cache.remember("auth", "alice", SERVER, "s3cret");
+    assert.equal(await hit(cache, "auth", "alice", "s3cret", "stale"), false);
   });
 });
 

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { closeSync, constants, openSync, statSync } from "node:fs";
+import { closeSync, constants, lstatSync, openSync, statSync, unlinkSync } from "node:fs";
 
 /** A bound parameter: numbers, text, bytes or NULL. */
 export type SqlValue = number | string | Uint8Array | null;
@@ -191,4 +191,72 @@ function describeFsError(error: unknown): string {
     default:
       return (error as Error).message ?? String(error);
   }
+}
+
+/**
+ * What the path names now, as `dev:ino`, or undefined when nothing is there
+ * (or it cannot be read): a cache file deleted or replaced while open shows a
+ * different answer than at open. One `stat`, no open.
+ *
+ * @example The same file, then none
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import { fileIdentity } from "./sqlite.ts";
+ * const path = `${mkdtempSync(`${tmpdir()}/cache-`)}/cache.db`;
+ * writeFileSync(path, "");
+ * assert.equal(fileIdentity(path), fileIdentity(path));
+ * rmSync(path);
+ * assert.equal(fileIdentity(path), undefined);
+ * ```
+ */
+export function fileIdentity(path: string): string | undefined {
+  try {
+    const stat = statSync(path);
+    return `${stat.dev}:${stat.ino}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Removes a cache file, then its `-wal` and `-shm` (in that order: a `-wal`
+ * without its database could be replayed into a new file at the same path).
+ * Works on a full disk and under another process's lock. Returns `"absent"`
+ * when nothing (or no regular file) was there to remove, `"removed"`, or the
+ * problem in words.
+ *
+ * @example Remove a database and its companions
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import { removeCacheFile } from "./sqlite.ts";
+ * const path = `${mkdtempSync(`${tmpdir()}/cache-`)}/cache.db`;
+ * for (const name of [path, `${path}-wal`, `${path}-shm`]) writeFileSync(name, "");
+ * assert.equal(removeCacheFile(path), "removed");
+ * assert.equal(existsSync(`${path}-wal`), false);
+ * assert.equal(removeCacheFile(path), "absent");
+ * ```
+ */
+export function removeCacheFile(path: string): "absent" | "removed" | string {
+  try {
+    const stat = lstatSync(path);
+    if (!stat.isFile() && !stat.isSymbolicLink()) return "absent";
+    unlinkSync(path);
+  } catch (error) {
+    if ((error as { code?: string }).code === "ENOENT") return "absent";
+    return describeFsError(error);
+  }
+  for (const companion of [`${path}-wal`, `${path}-shm`]) {
+    try {
+      unlinkSync(companion);
+    } catch (error) {
+      if ((error as { code?: string }).code !== "ENOENT") {
+        return `${companion}: ${describeFsError(error)}`;
+      }
+    }
+  }
+  return "removed";
 }

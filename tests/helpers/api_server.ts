@@ -48,7 +48,9 @@ export const ENDPOINTS: readonly Endpoint[] = [
  * - `successString`: HTTP 200 `{"success":"true"}`;
  * - `echoFalse`: HTTP 200 `{"success":false,"message":"..."}` echoing the password;
  * - `hangUp`: the socket is destroyed without an answer;
- * - `{ slow: ms }`: the normal answer, `ms` milliseconds late.
+ * - `{ slow: ms }`: the normal answer, `ms` milliseconds late;
+ * - `{ hold, arrived }`: the normal answer, decided on arrival (`arrived()` is called then)
+ *   and sent once the promise `hold` settles: a confirmation that crosses a change.
  */
 export type Mode =
   | "normal"
@@ -60,7 +62,8 @@ export type Mode =
   | "successString"
   | "echoFalse"
   | "hangUp"
-  | { readonly slow: number };
+  | { readonly slow: number }
+  | { readonly hold: Promise<unknown>; readonly arrived?: () => void };
 
 /** Shorthand for `{ slow: ms }`. */
 export function slow(ms: number): Mode {
@@ -201,6 +204,17 @@ export async function startApi(options: ApiOptions = {}): Promise<Api> {
     mode: Mode,
   ) => {
     const endpoint = recorded.endpoint!;
+    if (typeof mode === "object" && "hold" in mode) {
+      const c = credentials(recorded.json);
+      const body = c === undefined ? undefined : JSON.stringify(contract(endpoint, c));
+      mode.arrived?.();
+      mode.hold.finally(() => {
+        if (res.destroyed) return;
+        if (body === undefined) answer(req, res, recorded, "normal");
+        else send(res, 200, "application/json", body);
+      });
+      return;
+    }
     if (typeof mode === "object") {
       const timer = setTimeout(() => {
         timers.delete(timer);
