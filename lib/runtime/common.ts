@@ -183,7 +183,11 @@ const MAX_LINKS = 40;
  * undefined when every link in the chain is trusted. The chain ends at the first name that is no
  * link or does not exist (`/proc/self/fd/1`'s `pipe:[…]`: the kernel follows the descriptor there).
  */
-export function untrustedLink(path: string, fs: FileCalls, uid: number | undefined): string | undefined {
+export function untrustedLink(
+  path: string,
+  fs: FileCalls,
+  uid: number | undefined,
+): string | undefined {
   let link = path;
   for (let hop = 0; hop < MAX_LINKS; hop++) {
     const stat = lstatOrNone(fs, link);
