@@ -257,6 +257,13 @@ export function openLogFile(
             "real path",
         );
       }
+      // Before the open too: a socket on stdout (as Bun's child_process gives) cannot be opened
+      // through /proc/self/fd/1 at all, and should be named for what it is.
+      let target: FileStat | undefined;
+      try {
+        target = fs.statSync(path);
+      } catch { /* the open below reports it */ }
+      if (target !== undefined) notStdout(fs, target);
       const fd = fs.openSync(path, append);
       return checked(fd, () => {
         const stat = fs.fstatSync(fd);

@@ -1,7 +1,9 @@
 /**
  * The Deno adapter: the {@linkcode Runtime} on `Deno.*`. It imports no
  * `node:` module (importing `node:fs` under Deno costs ~9 MiB RSS and ~10 ms
- * of start-up), so serving loads nothing it does not use.
+ * of start-up), so serving loads nothing it does not use. The one exception is
+ * a log file: opening one loads `node:fs` (see `nodeFs`), for `O_NOFOLLOW` and
+ * `fchown`, which `Deno.*` lacks.
  *
  * @module
  */
