@@ -16,7 +16,7 @@ import { fallbackFor } from "./log_target.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { createFetch } from "./fetchers.ts";
 import { createRouter } from "./router.ts";
-import type { AppendFile, Runtime } from "./runtime/mod.ts";
+import { type AppendFile, type Runtime, UnsafeLogFile } from "./runtime/mod.ts";
 import { EJABBERD, PROSODY, serve } from "./serve.ts";
 import { VERSION } from "./version.ts";
 
@@ -54,12 +54,6 @@ export function createLogging(
     ...Object.values(config.envSecrets).filter((s): s is string => s !== undefined),
     ...fileSecrets,
   ];
-  if (config.logFile !== undefined && runtime.isStdout(config.logFile)) {
-    throw new ConfigError(
-      `Cannot use --log-file ${config.logFile}: it is stdout, where only replies may go ` +
-        `(log to a file, or leave --log-file out to log to stderr)`,
-    );
-  }
   // No --log-file and nobody reads stderr (ejabberdctl start): a file beside ejabberd's log.
   const fallback = config.logFile === undefined && config.logLevel !== "silent"
     ? fallbackFor(config.protocol, runtime)
@@ -68,14 +62,12 @@ export function createLogging(
   let file: AppendFile | undefined;
   if (logFile !== undefined) {
     try {
-      file = runtime.openAppend(logFile);
-      // Created by root (an admin trying it by hand): ejabberd's own copies must open it too.
-      if (fallback !== undefined) runtime.giveToFolderOwner(logFile);
+      // Never through a link someone else could plant, never stdout; root's new fallback file
+      // goes to the folder's owner, so that ejabberd's own copies can open it too.
+      file = runtime.openAppend(logFile, { fallback: fallback !== undefined });
     } catch (error) {
       // The fallback is a best effort: without it, stderr (nowhere) is all there is.
-      if (fallback === undefined) {
-        throw new ConfigError(`Cannot open --log-file ${logFile}: ${(error as Error).message}`);
-      }
+      if (fallback === undefined) throw logFileError(logFile, error);
     }
   }
   if (file !== undefined) {
@@ -98,7 +90,10 @@ export function createLogging(
         try {
           out.reopen();
         } catch (error) {
-          logger.error(`cannot reopen ${logFile}: ${(error as Error).message}`);
+          logger.error(
+            `cannot reopen ${logFile}: ${(error as Error).message}; still logging to the file ` +
+              "opened before",
+          );
         }
       },
     };
@@ -113,6 +108,17 @@ export function createLogging(
     }),
     reopen: () => {},
   };
+}
+
+/** The configuration error for a `--log-file` that cannot be used. */
+function logFileError(path: string, error: unknown): ConfigError {
+  if (error instanceof UnsafeLogFile) {
+    return new ConfigError(
+      `Cannot use --log-file ${path}: ${error.message}` +
+        (error.isStdout ? " (log to a file, or leave --log-file out to log to stderr)" : ""),
+    );
+  }
+  return new ConfigError(`Cannot open --log-file ${path}: ${(error as Error).message}`);
 }
 
 /**

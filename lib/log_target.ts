@@ -139,10 +139,12 @@ export function reportConfigError(message: string, runtime: Runtime): string | u
   try {
     path = findLogFile({ args: runtime.args(), env: runtime.env, readFile: runtime.readFile });
     const isCheck = runtime.args().includes("check");
-    if (path === undefined && !isCheck) path = fallbackFor("ejabberd", runtime);
-    // Never the reply channel: `--log-file /dev/stdout` is itself the error being reported.
-    if (path === undefined || runtime.isStdout(path)) return undefined;
-    const file = runtime.openAppend(path);
+    const fallback = path === undefined && !isCheck;
+    if (fallback) path = fallbackFor("ejabberd", runtime);
+    if (path === undefined) return undefined;
+    // The same rules as the log itself: never stdout (`--log-file /dev/stdout` is itself the
+    // error being reported), never through a planted link; a refusal throws, and stderr has it.
+    const file = runtime.openAppend(path, { fallback });
     try {
       createLogger({
         level: "error",

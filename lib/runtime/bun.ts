@@ -8,7 +8,8 @@
 import * as fs from "node:fs";
 import { inspectEnvironment, type Proxy, proxyFor } from "../environment.ts";
 import {
-  giveToFolderOwner,
+  appendLogFile,
+  type FileCalls,
   loadSqlite,
   readLineRaw,
   tcflushStdin,
@@ -17,7 +18,7 @@ import {
 } from "./common.ts";
 import { stderrGoesNowhere } from "./stderr.ts";
 import { isTerminal } from "./terminal.ts";
-import type { AppendFile, Runtime } from "./types.ts";
+import type { Runtime } from "./types.ts";
 
 /** The few Bun APIs used here (Bun's own types are not installed). */
 export interface BunGlobal {
@@ -30,19 +31,6 @@ const encoder = new TextEncoder();
 /** Writes every byte to a file descriptor. */
 function writeAllSync(fd: number, bytes: Uint8Array): void {
   writeAll((rest) => fs.writeSync(fd, rest), bytes);
-}
-
-function appendFile(path: string): AppendFile {
-  let fd = fs.openSync(path, "a", 0o640);
-  return {
-    write: (text) => writeAllSync(fd, encoder.encode(text)),
-    reopen() {
-      const next = fs.openSync(path, "a", 0o640);
-      fs.closeSync(fd);
-      fd = next;
-    },
-    close: () => fs.closeSync(fd),
-  };
 }
 
 /**
@@ -75,7 +63,8 @@ export function createBunRuntime(bun: BunGlobal): Runtime {
     },
     stderrGoesNowhere: () => stderrGoesNowhere((path) => fs.readlinkSync(path, "utf8")),
     readFile: (path) => new Uint8Array(fs.readFileSync(path)),
-    openAppend: appendFile,
+    openAppend: (path, options = {}) =>
+      appendLogFile(path, options, fs as unknown as FileCalls, process.geteuid?.()),
     onSignal(signal, handler) {
       process.on(signal, handler);
     },
@@ -118,20 +107,6 @@ export function createBunRuntime(bun: BunGlobal): Runtime {
         return process.platform === "win32" ? undefined : fs.statSync(path).mode;
       } catch {
         return undefined;
-      }
-    },
-    giveToFolderOwner: (path) =>
-      giveToFolderOwner(path, {
-        uid: () => process.getuid?.(),
-        owner: (p) => fs.statSync(p),
-        chown: (p, uid, gid) => fs.chownSync(p, uid, gid),
-      }),
-    isStdout(path) {
-      try {
-        const [file, out] = [fs.statSync(path), fs.fstatSync(1)];
-        return file.dev === out.dev && file.ino === out.ino;
-      } catch {
-        return false;
       }
     },
     discardQueuedInput() {

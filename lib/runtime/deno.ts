@@ -1,14 +1,17 @@
 /**
  * The Deno adapter: the {@linkcode Runtime} on `Deno.*`. It imports no
  * `node:` module (importing `node:fs` under Deno costs ~9 MiB RSS and ~10 ms
- * of start-up), so serving loads nothing it does not use.
+ * of start-up), so serving loads nothing it does not use. The one exception is
+ * a log file: opening one loads `node:fs` (see `nodeFs`), for `O_NOFOLLOW` and
+ * `fchown`, which `Deno.*` lacks.
  *
  * @module
  */
 
 import { inspectEnvironment, type Proxy, proxyFor, type ProxySettings } from "../environment.ts";
 import {
-  giveToFolderOwner,
+  appendLogFile,
+  type FileCalls,
   loadSqlite,
   readLineRaw,
   tcflushStdin,
@@ -16,22 +19,35 @@ import {
   writeAll,
 } from "./common.ts";
 import { stderrGoesNowhere } from "./stderr.ts";
-import type { AppendFile, Runtime } from "./types.ts";
+import type { Runtime } from "./types.ts";
 
 const encoder = new TextEncoder();
 
-function denoAppendFile(path: string): AppendFile {
-  const open = () => Deno.openSync(path, { append: true, create: true, mode: 0o640 });
-  let file = open();
-  return {
-    write: (text) => writeAll((rest) => file.writeSync(rest), encoder.encode(text)),
-    reopen() {
-      const next = open();
-      file.close();
-      file = next;
-    },
-    close: () => file.close(),
-  };
+/**
+ * `node:fs`, loaded on the first log file only: `Deno.openSync` has no `O_NOFOLLOW` and Deno has
+ * no `fchown`, which the log files need (see `openLogFile` in common.ts). Deno's `node:fs` passes
+ * numeric flags through to `open(2)` (checked: `O_NOFOLLOW` on a link gives ELOOP).
+ */
+function nodeFs(): FileCalls {
+  const process = (globalThis as unknown as {
+    process: { getBuiltinModule(name: string): unknown };
+  }).process;
+  return process.getBuiltinModule("node:fs") as FileCalls;
+}
+
+/**
+ * The process's user id without a permission prompt (it would read the terminal): `Deno.uid`
+ * when `--allow-sys` granted it, else the owner of `/proc/self`; undefined where neither says.
+ */
+function processUid(D: typeof Deno, fs: FileCalls): number | undefined {
+  try {
+    if (D.permissions.querySync({ name: "sys", kind: "uid" }).state === "granted") {
+      return D.uid() ?? undefined;
+    }
+    return fs.statSync("/proc/self").uid;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -65,7 +81,10 @@ export function createDenoRuntime(): Runtime {
     },
     stderrGoesNowhere: () => stderrGoesNowhere(D.readLinkSync),
     readFile: (path) => D.readFileSync(path),
-    openAppend: denoAppendFile,
+    openAppend(path, options = {}) {
+      const fs = nodeFs();
+      return appendLogFile(path, options, fs, processUid(D, fs));
+    },
     onSignal(signal, handler) {
       try {
         D.addSignalListener(signal, handler);
@@ -119,26 +138,6 @@ export function createDenoRuntime(): Runtime {
         return D.statSync(path).mode ?? undefined;
       } catch {
         return undefined;
-      }
-    },
-    giveToFolderOwner(path) {
-      // Never a permission prompt (it would read the terminal): only what was granted.
-      const granted = (descriptor: Deno.PermissionDescriptor) =>
-        D.permissions.querySync(descriptor).state === "granted";
-      if (!granted({ name: "sys", kind: "uid" }) || !granted({ name: "write", path })) return;
-      giveToFolderOwner(path, {
-        uid: () => D.uid() ?? undefined,
-        owner: (p) => D.statSync(p),
-        chown: (p, uid, gid) => D.chownSync(p, uid, gid),
-      });
-    },
-    isStdout(path) {
-      try {
-        // /dev/fd/1 is stdout itself (Linux: /proc/self/fd/1; macOS: fdesc).
-        const [file, out] = [D.statSync(path), D.statSync("/dev/fd/1")];
-        return file.dev === out.dev && file.ino !== null && file.ino === out.ino;
-      } catch {
-        return false;
       }
     },
     discardQueuedInput() {

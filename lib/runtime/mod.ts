@@ -13,6 +13,7 @@ import type { BunGlobal } from "./bun.ts";
 import type { Runtime } from "./types.ts";
 
 export type { AppendFile, DiscardResult, Runtime, SqliteModule } from "./types.ts";
+export { type OpenLogOptions, UnsafeLogFile } from "./common.ts";
 
 const g = globalThis as { Deno?: unknown; Bun?: BunGlobal };
 

@@ -6,12 +6,27 @@
  * serving without it loads neither the driver nor `node:fs`.
  *
  * Also the file-system side of the cache file: it is created `0600` before
- * SQLite opens it, and one that group or others may read or write is refused.
+ * SQLite opens it, and one that group or others may read or write, a symbolic
+ * link, or one in a folder other users can write is refused.
  *
  * @module
  */
 
-import { closeSync, constants, lstatSync, openSync, statSync, unlinkSync } from "node:fs";
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  lstatSync,
+  openSync,
+  realpathSync,
+  type Stats,
+  statSync,
+  unlinkSync,
+} from "node:fs";
+import { folderOf, folderOpenToOthers } from "./common.ts";
+
+/** SQLite's `SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW`. */
+const OPEN_FLAGS = 0x2 | 0x4 | 0x01000000;
 
 /** A bound parameter: numbers, text, bytes or NULL. */
 export type SqlValue = number | string | Uint8Array | null;
@@ -109,7 +124,10 @@ function adapt(db: DriverDatabase): SqlDatabase {
 
 /**
  * Opens (creating it when missing) a SQLite database with the runtime's own
- * driver.
+ * driver. Under Bun with `SQLITE_OPEN_NOFOLLOW`: SQLite refuses a path with a
+ * symbolic link anywhere in it, so the folder is resolved first (a link among
+ * the folders is the admin's; the file itself must not be one). `node:sqlite`
+ * takes no open flags: under Deno only {@linkcode prepareCacheFile}'s checks hold.
  *
  * @throws {SqliteError} when the file cannot be opened.
  * @example Open a database in memory
@@ -127,9 +145,9 @@ export async function openSqlite(path: string): Promise<SqlDatabase> {
   if ("Bun" in globalThis) {
     const name = "bun:sqlite";
     const { Database } = await import(name) as {
-      Database: new (path: string, options: object) => DriverDatabase;
+      Database: new (path: string, flags: number) => DriverDatabase;
     };
-    return adapt(wrap(() => new Database(path, { create: true, readwrite: true })));
+    return adapt(wrap(() => new Database(resolveFolder(path), OPEN_FLAGS)));
   }
   const name = "node:sqlite";
   const { DatabaseSync } = await import(name) as {
@@ -141,9 +159,61 @@ export async function openSqlite(path: string): Promise<SqlDatabase> {
 /** Why a cache file may not be used, or undefined when it may. */
 export type FileProblem = string | undefined;
 
+/** `path` with its folder's symbolic links resolved; `:memory:` and `file:` URIs as they are. */
+function resolveFolder(path: string): string {
+  if (path === ":memory:" || path.startsWith("file:")) return path;
+  let folder: string;
+  try {
+    folder = realpathSync(folderOf(path));
+  } catch {
+    return path; // no such folder: SQLite says so in its own words
+  }
+  return `${folder === "/" ? "" : folder}/${path.slice(path.lastIndexOf("/") + 1)}`;
+}
+
+/** What SQLite opens beside the database file (WAL mode, and a rollback journal). */
+const COMPANIONS = ["-wal", "-shm", "-journal"];
+
+/** The process's user: the owner of `/proc/self`, else `process.geteuid`, else unknown. */
+function processUid(): number | undefined {
+  try {
+    return statSync("/proc/self").uid;
+  } catch {
+    const p = (globalThis as { process?: { geteuid?: () => number } }).process;
+    try {
+      return p?.geteuid?.();
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+function lstatOrNone(path: string): Stats | undefined {
+  try {
+    return lstatSync(path);
+  } catch (error) {
+    if ((error as { code?: string }).code === "ENOENT") return undefined;
+    throw error;
+  }
+}
+
+/** Why a file SQLite would open may not be used: a link, not a file, two links, another owner. */
+function fileProblem(stat: Stats, uid: number | undefined, name: string): FileProblem {
+  if (stat.isSymbolicLink()) return `${name} is a symbolic link`;
+  if (!stat.isFile()) return `${name} is not a regular file`;
+  if (stat.nlink !== 1) return `${name} has ${stat.nlink} hard links`;
+  if (uid !== undefined && stat.uid !== uid) return `${name} belongs to uid ${stat.uid}`;
+  return undefined;
+}
+
 /**
- * Creates the file `0600` when it does not exist, then checks that group and
- * others can neither read nor write it and that it is a regular file.
+ * Checks the cache file and what lies beside it, and creates the file `0600`
+ * (`O_CREAT|O_EXCL|O_NOFOLLOW`) when it does not exist. SQLite opens the file
+ * and its `-wal`, `-shm` and `-journal` by name, so nobody but the process's
+ * user and root may be able to write the folder (its owner is one of them, no
+ * group or other write bit, sticky or not); the file and any of the three
+ * beside it must be a regular file with one link, owned by the process's user,
+ * never a symbolic link; group and others may neither read nor write the file.
  * Returns a problem in words, or undefined.
  *
  * @example Check a cache file
@@ -157,20 +227,58 @@ export type FileProblem = string | undefined;
  * ```
  */
 export function prepareCacheFile(path: string): FileProblem {
+  const uid = processUid();
   try {
-    closeSync(openSync(path, constants.O_CREAT | constants.O_EXCL | constants.O_RDWR, 0o600));
-  } catch (error) {
-    const code = (error as { code?: string }).code;
-    if (code !== "EEXIST") return describeFsError(error);
-  }
-  let mode: number;
-  try {
-    const stat = statSync(path);
-    if (!stat.isFile()) return "it is not a regular file";
-    mode = stat.mode & 0o777;
+    const existing = lstatOrNone(path);
+    if (existing?.isSymbolicLink()) return "it is a symbolic link (give the file's real path)";
+    if (existing !== undefined && !existing.isFile()) return "it is not a regular file";
+    const folder = folderOf(path);
+    const open = folderOpenToOthers(folder, statSync(folder), uid);
+    if (open !== undefined) {
+      return `other users can write its folder (${open}): use a folder only the server's ` +
+        "user can write";
+    }
+    for (const suffix of COMPANIONS) {
+      const companion = lstatOrNone(path + suffix);
+      const problem = companion && fileProblem(companion, uid, `its ${suffix} file`);
+      if (problem !== undefined) return problem;
+    }
   } catch (error) {
     return describeFsError(error);
   }
+  let fd: number;
+  try {
+    fd = openSync(
+      path,
+      constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW | constants.O_RDWR,
+      0o600,
+    );
+  } catch (error) {
+    if ((error as { code?: string }).code !== "EEXIST") return describeFsError(error);
+    try {
+      // O_NONBLOCK: a pipe put there in the meantime is refused below, not waited on.
+      fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    } catch (error) {
+      return (error as { code?: string }).code === "ELOOP"
+        ? "it is a symbolic link (give the file's real path)"
+        : describeFsError(error);
+    }
+  }
+  let stat: Stats;
+  try {
+    stat = fstatSync(fd);
+    const now = lstatOrNone(path);
+    if (now === undefined || now.dev !== stat.dev || now.ino !== stat.ino) {
+      return "it was replaced while being checked";
+    }
+  } catch (error) {
+    return describeFsError(error);
+  } finally {
+    closeSync(fd);
+  }
+  const problem = fileProblem(stat, uid, "it");
+  if (problem !== undefined) return problem;
+  const mode = stat.mode & 0o777;
   if ((mode & 0o066) !== 0) {
     return `its mode is ${mode.toString(8).padStart(4, "0")}: group or others may read or ` +
       "write it (chmod 600 it)";

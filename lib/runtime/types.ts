@@ -8,6 +8,7 @@
  */
 
 import type { EnvironmentReport } from "../environment.ts";
+import type { OpenLogOptions } from "./common.ts";
 
 /** The SQLite driver and the cache file's checks, see `sqlite.ts`. */
 export type SqliteModule = typeof import("./sqlite.ts");
@@ -21,7 +22,7 @@ export type DiscardResult =
 export interface AppendFile {
   /** Appends text; throws on I/O errors (the logger catches them). */
   write(text: string): void;
-  /** Closes and opens the path again (SIGHUP). */
+  /** Opens the path again (SIGHUP) and closes the old descriptor; on a throw the old one stays. */
   reopen(): void;
   close(): void;
 }
@@ -53,7 +54,14 @@ export interface Runtime {
   /** True when stderr is `/dev/null` or closed (`ejabberdctl start`): nobody reads it. */
   stderrGoesNowhere(): boolean;
   readFile(path: string): Uint8Array;
-  openAppend(path: string): AppendFile;
+  /**
+   * Opens a log file for appending, by the rules of `openLogFile` (common.ts): never through a
+   * symbolic link someone else could have planted, never a file with two links, never stdout.
+   * Reopening applies the same rules and keeps the old descriptor when they refuse.
+   *
+   * @throws {UnsafeLogFile} (common.ts) when the file is refused, or the open's own error.
+   */
+  openAppend(path: string, options?: OpenLogOptions): AppendFile;
   /** Calls `handler` on each delivery of the signal (ignored where unsupported). */
   onSignal(signal: "SIGHUP" | "SIGTERM" | "SIGINT", handler: () => void): void;
   /**
@@ -81,13 +89,5 @@ export interface Runtime {
    * none to programs (Deno).
    */
   readonly collectGarbage?: () => void;
-  /**
-   * Run by root, gives the file at `path`, if root owns it, to the owner of its folder when
-   * that is not root (the fallback log in ejabberd's log folder, which ejabberd's own copies
-   * must be able to open). Does nothing otherwise, and never throws.
-   */
-  giveToFolderOwner(path: string): void;
-  /** Whether `path` (symbolic links followed) is the very file, pipe or terminal stdout is. */
-  isStdout(path: string): boolean;
   exit(code: number): never;
 }
