@@ -18,7 +18,7 @@ import { restartWithoutJit } from "./lib/runtime/jit.ts";
 await restartWithoutJit();
 const { detectRuntime } = await import("./lib/runtime/mod.ts");
 const runtime = detectRuntime();
-const { ConfigError, helpText, parseCommand } = await import("./lib/config.ts");
+const { ConfigError, helpText, parseCommand } = await import("./lib/cli/config.ts");
 
 async function main(): Promise<number> {
   // A variable the runtime read before this code ran, and that would weaken it: stop here.
@@ -36,23 +36,23 @@ async function main(): Promise<number> {
       console.log(helpText());
       return 0;
     case "version": {
-      const { VERSION } = await import("./lib/version.ts");
+      const { VERSION } = await import("./lib/core/version.ts");
       console.log(`xmpp-extauth ${VERSION} (${runtime.version})`);
       return 0;
     }
     case "self-test": {
-      const { runSelfTest } = await import("./lib/self_test.ts");
-      const { VERSION } = await import("./lib/version.ts");
+      const { runSelfTest } = await import("./lib/modes/self_test.ts");
+      const { VERSION } = await import("./lib/core/version.ts");
       const { ok, summary } = await runSelfTest();
       console.log(`${summary} (xmpp-extauth ${VERSION}, ${runtime.version})`);
       return ok ? 0 : 2;
     }
     case "check": {
-      const { runCheck } = await import("./lib/check.ts");
+      const { runCheck } = await import("./lib/modes/check.ts");
       return await runCheck(command.config, command, runtime, console.log);
     }
     case "serve": {
-      const { runServe } = await import("./lib/app.ts");
+      const { runServe } = await import("./lib/modes/serve.ts");
       return await runServe(command.config, runtime);
     }
   }
@@ -64,7 +64,7 @@ try {
   // Under Prosody's terminal the one line Prosody logs is an `error:` reply; exit 0 lets
   // the module start the program again once the admin has fixed the cause.
   const { asksForProsody, PROSODY_RETRY_EXIT, prosodyErrorLine } = await import(
-    "./lib/prosody.ts"
+    "./lib/wire/prosody_terminal.ts"
   );
   if (runtime.stdinIsTerminal() && asksForProsody({ ...runtime, args: runtime.args() })) {
     const message = error instanceof ConfigError
@@ -77,7 +77,7 @@ try {
   }
   if (error instanceof ConfigError) {
     runtime.writeStderr(`xmpp-extauth: ${error.message}\n`);
-    (await import("./lib/log_target.ts")).reportConfigError(error.message, runtime);
+    (await import("./lib/log/log_target.ts")).reportConfigError(error.message, runtime);
     runtime.exit(2);
   }
   runtime.writeStderr(`xmpp-extauth: internal error: ${(error as Error)?.stack ?? error}\n`);

@@ -25,10 +25,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { AuthCache } from "../lib/auth_cache.ts";
-import { silentLogger } from "../lib/logger.ts";
+import { AuthCache } from "../lib/cache/memory_cache.ts";
+import { silentLogger } from "../lib/log/logger.ts";
 import { detectRuntime } from "../lib/runtime/mod.ts";
-import { openSharedCache, SharedAuthCache } from "../lib/shared_cache.ts";
+import { openSharedCache, SharedAuthCache } from "../lib/cache/shared_cache.ts";
 
 const users = Number(process.argv[2] ?? 10_000);
 const runtime = detectRuntime();

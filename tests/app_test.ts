@@ -3,9 +3,9 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { runServe } from "../lib/app.ts";
-import { type Config, ConfigError, parseCommand } from "../lib/config.ts";
-import { encodeFrame } from "../lib/framing.ts";
+import { runServe } from "../lib/modes/serve.ts";
+import { type Config, ConfigError, parseCommand } from "../lib/cli/config.ts";
+import { encodeFrame } from "../lib/wire/ejabberd_frames.ts";
 import { detectRuntime, type Runtime } from "../lib/runtime/mod.ts";
 import { listen, type ProgrammableServer, reply } from "./helpers/programmable_server.ts";
 

@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { AuthCache, type AuthCacheOptions } from "../lib/auth_cache.ts";
+import { AuthCache, type AuthCacheOptions } from "../lib/cache/memory_cache.ts";
 
 const SERVER = "example.com";
 

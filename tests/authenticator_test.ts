@@ -1,17 +1,17 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { AuthCache } from "../lib/auth_cache.ts";
+import { AuthCache } from "../lib/cache/memory_cache.ts";
 import {
   createAuthenticator,
   errorMustStand,
   type Handler,
   type SetpassFailure,
   setpassFailureFor,
-} from "../lib/authenticator.ts";
-import type { Clock } from "../lib/backend.ts";
-import { parseCommand } from "../lib/config.ts";
-import { createLogger } from "../lib/logger.ts";
-import { createRouter } from "../lib/router.ts";
+} from "../lib/auth/pipeline.ts";
+import type { Clock } from "../lib/api/backend.ts";
+import { parseCommand } from "../lib/cli/config.ts";
+import { createLogger } from "../lib/log/logger.ts";
+import { createRouter } from "../lib/api/router.ts";
 import { manualClock } from "./helpers/clock.ts";
 import { listen, type ProgrammableServer, reply } from "./helpers/programmable_server.ts";
 

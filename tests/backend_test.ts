@@ -1,9 +1,9 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { ANSWER_LIMIT, askApi, classifyFetchError, type Policy } from "../lib/backend.ts";
-import { FORM_STATUS_CONTRACT, JSON_CONTRACT } from "../lib/contracts.ts";
-import type { AuthRequest } from "../lib/request.ts";
-import type { Target } from "../lib/router.ts";
+import { ANSWER_LIMIT, askApi, classifyFetchError, type Policy } from "../lib/api/backend.ts";
+import { FORM_STATUS_CONTRACT, JSON_CONTRACT } from "../lib/api/contracts.ts";
+import type { AuthRequest } from "../lib/core/request.ts";
+import type { Target } from "../lib/api/router.ts";
 import { instantClock } from "./helpers/clock.ts";
 import { listen, type ProgrammableServer, reply } from "./helpers/programmable_server.ts";
 

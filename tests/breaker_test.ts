@@ -5,7 +5,7 @@ import {
   type BreakerOptions,
   type BreakerState,
   CircuitBreaker,
-} from "../lib/breaker.ts";
+} from "../lib/auth/breaker.ts";
 
 /** A breaker on a clock the test moves by hand, recording every onChange call. */
 function makeBreaker(options: Partial<BreakerOptions> = {}) {

@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { concatBytes } from "../lib/bytes.ts";
+import { concatBytes } from "../lib/core/bytes.ts";
 
 describe("concatBytes", () => {
   it("joins in order, empty parts included", () => {

@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { checkNumber } from "../lib/check_number.ts";
+import { checkNumber } from "../lib/core/check_number.ts";
 
 describe("checkNumber", () => {
   it("accepts numbers >= 0 of the asked kind", () => {

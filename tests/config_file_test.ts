@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { readConfigFile, readDomains } from "../lib/config_file.ts";
+import { readConfigFile, readDomains } from "../lib/cli/config_file.ts";
 
 const bytes = (text: string) => () => new TextEncoder().encode(text);
 const base = {

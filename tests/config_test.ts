@@ -8,7 +8,7 @@ import {
   envName,
   helpText,
   parseCommand,
-} from "../lib/config.ts";
+} from "../lib/cli/config.ts";
 
 const encoder = new TextEncoder();
 const URL_A = "http://127.0.0.1:8080/xmpp";

@@ -5,9 +5,9 @@ import {
   FORM_STATUS_CONTRACT,
   type Interpretation,
   JSON_CONTRACT,
-} from "../lib/contracts.ts";
-import { OPERATIONS } from "../lib/operations.ts";
-import type { AuthRequest } from "../lib/request.ts";
+} from "../lib/api/contracts.ts";
+import { OPERATIONS } from "../lib/core/operations.ts";
+import type { AuthRequest } from "../lib/core/request.ts";
 
 const auth: AuthRequest = { op: "auth", user: "alice", server: "example.com", password: "s3cret" };
 const isuser: AuthRequest = { op: "isuser", user: "alice", server: "example.com" };

@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { formatDuration, parseDuration } from "../lib/duration.ts";
+import { formatDuration, parseDuration } from "../lib/cli/duration.ts";
 
 describe("parseDuration", () => {
   it("reads every unit", () => {

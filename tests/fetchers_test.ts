@@ -3,9 +3,9 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type Config, parseCommand } from "../lib/config.ts";
-import { createFetch, fetchFor } from "../lib/fetchers.ts";
-import { OPERATIONS } from "../lib/operations.ts";
+import { type Config, parseCommand } from "../lib/cli/config.ts";
+import { createFetch, fetchFor } from "../lib/api/fetchers.ts";
+import { OPERATIONS } from "../lib/core/operations.ts";
 import { detectRuntime } from "../lib/runtime/mod.ts";
 
 const real = detectRuntime();

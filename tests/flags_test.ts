@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { parseFlags } from "../lib/flags.ts";
+import { parseFlags } from "../lib/cli/flags.ts";
 
 describe("parseFlags", () => {
   it("reads options by the table, lists repeated, positionals kept", () => {

@@ -9,7 +9,7 @@ import {
   REPLY_ERROR,
   REPLY_FALSE,
   REPLY_TRUE,
-} from "../lib/framing.ts";
+} from "../lib/wire/ejabberd_frames.ts";
 import { concatBytes, prng, streamOf } from "./helpers/bytes.ts";
 
 /** A payload whose bytes depend on its length and position, so any misalignment shows. */

@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { startIdleCollector } from "../lib/idle_gc.ts";
+import { startIdleCollector } from "../lib/modes/idle_gc.ts";
 import { manualClock } from "./helpers/clock.ts";
 
 describe("startIdleCollector", () => {

@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import type { Incoming } from "../lib/protocol.ts";
+import type { Incoming } from "../lib/wire/protocol.ts";
 import {
   encodeLineReply,
   LINE_REPLY_ERROR,
@@ -8,7 +8,7 @@ import {
   LINE_REPLY_TRUE,
   MAX_LINE_LENGTH,
   readLines,
-} from "../lib/line_framing.ts";
+} from "../lib/wire/prosody_lines.ts";
 import { prng, streamOf } from "./helpers/bytes.ts";
 
 const encoder = new TextEncoder();

@@ -6,7 +6,7 @@ import {
   LOG_LEVELS,
   type LogLevel,
   silentLogger,
-} from "../lib/logger.ts";
+} from "../lib/log/logger.ts";
 
 const FIXED = new Date("2026-11-28T14:50:00.123Z");
 

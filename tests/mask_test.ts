@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { createMask, MASKED, NO_MASK, secretForms } from "../lib/mask.ts";
+import { createMask, MASKED, NO_MASK, secretForms } from "../lib/log/mask.ts";
 
 /** Python's json.dumps (ensure_ascii): \uXXXX, lower-case hex, for everything not ASCII. */
 function pythonJson(text: string): string {

@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { CONTRACT_NAMES, contractByName } from "../lib/contracts.ts";
+import { CONTRACT_NAMES, contractByName } from "../lib/api/contracts.ts";
 import {
   hasPassword,
   isCached,
@@ -9,7 +9,7 @@ import {
   OPERATION_LIST,
   OPERATION_TABLE,
   OPERATIONS,
-} from "../lib/operations.ts";
+} from "../lib/core/operations.ts";
 
 describe("operations", () => {
   it("lists the six operations ejabberd sends", () => {

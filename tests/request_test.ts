@@ -1,8 +1,8 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { concatBytes } from "../lib/bytes.ts";
-import { OPERATIONS } from "../lib/operations.ts";
-import { parseRequest, type ParseResult } from "../lib/request.ts";
+import { concatBytes } from "../lib/core/bytes.ts";
+import { OPERATIONS } from "../lib/core/operations.ts";
+import { parseRequest, type ParseResult } from "../lib/core/request.ts";
 import { prng } from "./helpers/bytes.ts";
 
 const encoder = new TextEncoder();

@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { ConfigError } from "../lib/config_error.ts";
-import { atLeastAsStrong, checkEnvironmentNames, createResolver } from "../lib/resolve.ts";
+import { ConfigError } from "../lib/core/config_error.ts";
+import { atLeastAsStrong, checkEnvironmentNames, createResolver } from "../lib/cli/resolve.ts";
 
 const fromEnv = (vars: Record<string, string>) => (name: string) => vars[name];
 const fromFile = (values: Record<string, string | boolean | string[]>) => (name: string) =>

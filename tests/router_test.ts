@@ -1,9 +1,9 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { ConfigError, parseCommand } from "../lib/config.ts";
-import { createRouter, targetFor } from "../lib/router.ts";
-import { verifySignature } from "../lib/signing.ts";
-import { VERSION } from "../lib/version.ts";
+import { ConfigError, parseCommand } from "../lib/cli/config.ts";
+import { createRouter, targetFor } from "../lib/api/router.ts";
+import { verifySignature } from "../lib/api/signing.ts";
+import { VERSION } from "../lib/core/version.ts";
 
 const encoder = new TextEncoder();
 

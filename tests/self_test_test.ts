@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { runSelfTest } from "../lib/self_test.ts";
+import { runSelfTest } from "../lib/modes/self_test.ts";
 
 describe("runSelfTest", () => {
   it("passes and says how many frames it checked", async () => {

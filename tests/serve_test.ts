@@ -1,10 +1,10 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { encodeFrame, REPLY_ERROR, REPLY_FALSE, REPLY_TRUE } from "../lib/framing.ts";
-import type { Protocol, Verdict } from "../lib/protocol.ts";
-import { createLogger, type Logger, silentLogger } from "../lib/logger.ts";
-import { parseRequest } from "../lib/request.ts";
-import { EJABBERD, PROSODY, serve, type ServeResult } from "../lib/serve.ts";
+import { encodeFrame, REPLY_ERROR, REPLY_FALSE, REPLY_TRUE } from "../lib/wire/ejabberd_frames.ts";
+import type { Protocol, Verdict } from "../lib/wire/protocol.ts";
+import { createLogger, type Logger, silentLogger } from "../lib/log/logger.ts";
+import { parseRequest } from "../lib/core/request.ts";
+import { EJABBERD, PROSODY, serve, type ServeResult } from "../lib/wire/serve_loop.ts";
 import { concatBytes, prng, streamOf } from "./helpers/bytes.ts";
 
 const encoder = new TextEncoder();

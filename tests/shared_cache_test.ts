@@ -9,10 +9,10 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { OutageCache } from "../lib/auth_cache.ts";
-import { createLogger } from "../lib/logger.ts";
+import type { OutageCache } from "../lib/cache/memory_cache.ts";
+import { createLogger } from "../lib/log/logger.ts";
 import { detectRuntime } from "../lib/runtime/mod.ts";
-import { openSharedCache, SharedAuthCache } from "../lib/shared_cache.ts";
+import { openSharedCache, SharedAuthCache } from "../lib/cache/shared_cache.ts";
 
 const SERVER = "example.com";
 const sqlite = await detectRuntime().loadSqlite();

@@ -10,7 +10,7 @@ import {
   SIGNATURE_HEADER,
   TIMESTAMP_HEADER,
   verifySignature,
-} from "../lib/signing.ts";
+} from "../lib/api/signing.ts";
 import { prng } from "./helpers/bytes.ts";
 
 const encoder = new TextEncoder();

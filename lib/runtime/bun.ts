@@ -6,16 +6,9 @@
  */
 
 import * as fs from "node:fs";
-import { inspectEnvironment, type Proxy, proxyFor } from "../environment.ts";
-import {
-  appendLogFile,
-  type FileCalls,
-  loadSqlite,
-  readLineRaw,
-  tcflushStdin,
-  urlOf,
-  writeAll,
-} from "./common.ts";
+import { inspectEnvironment, type Proxy, proxyFor } from "./environment.ts";
+import { appendLogFile, type FileCalls } from "./log_file.ts";
+import { loadSqlite, readLineRaw, tcflushStdin, urlOf, writeAll } from "./common.ts";
 import { stderrGoesNowhere } from "./stderr.ts";
 import { isTerminal } from "./terminal.ts";
 import type { Runtime } from "./types.ts";

@@ -8,16 +8,9 @@
  * @module
  */
 
-import { inspectEnvironment, type Proxy, proxyFor, type ProxySettings } from "../environment.ts";
-import {
-  appendLogFile,
-  type FileCalls,
-  loadSqlite,
-  readLineRaw,
-  tcflushStdin,
-  urlOf,
-  writeAll,
-} from "./common.ts";
+import { inspectEnvironment, type Proxy, proxyFor, type ProxySettings } from "./environment.ts";
+import { appendLogFile, type FileCalls } from "./log_file.ts";
+import { loadSqlite, readLineRaw, tcflushStdin, urlOf, writeAll } from "./common.ts";
 import { stderrGoesNowhere } from "./stderr.ts";
 import type { Runtime } from "./types.ts";
 

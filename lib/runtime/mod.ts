@@ -13,7 +13,8 @@ import type { BunGlobal } from "./bun.ts";
 import type { Runtime } from "./types.ts";
 
 export type { AppendFile, DiscardResult, Runtime, SqliteModule } from "./types.ts";
-export { type OpenLogOptions, UnsafeLogFile } from "./common.ts";
+export type { OpenLogOptions } from "./types.ts";
+export { UnsafeLogFile } from "./log_file.ts";
 
 const g = globalThis as { Deno?: unknown; Bun?: BunGlobal };
 

@@ -23,7 +23,7 @@ import {
   statSync,
   unlinkSync,
 } from "node:fs";
-import { folderOf, folderOpenToOthers } from "./common.ts";
+import { folderOf, folderOpenToOthers } from "./file_trust.ts";
 
 /** SQLite's `SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW`. */
 const OPEN_FLAGS = 0x2 | 0x4 | 0x01000000;

@@ -7,8 +7,7 @@
  * @module
  */
 
-import type { EnvironmentReport } from "../environment.ts";
-import type { OpenLogOptions } from "./common.ts";
+import type { EnvironmentReport } from "./environment.ts";
 
 /** The SQLite driver and the cache file's checks, see `sqlite.ts`. */
 export type SqliteModule = typeof import("./sqlite.ts");
@@ -90,4 +89,13 @@ export interface Runtime {
    */
   readonly collectGarbage?: () => void;
   exit(code: number): never;
+}
+
+/** How a log file may be opened, see `openLogFile` (log_file.ts). */
+export interface OpenLogOptions {
+  /**
+   * The fallback log beside ejabberd's (no `--log-file`): never through a symbolic link, and a
+   * file root creates there goes to the folder's owner.
+   */
+  readonly fallback?: boolean;
 }

@@ -46,4 +46,4 @@ export function streamOf(chunks: readonly Uint8Array[]): ReadableStream<Uint8Arr
 }
 
 /** Joins byte arrays (the program's own, see lib/bytes.ts). */
-export { concatBytes } from "../../lib/bytes.ts";
+export { concatBytes } from "../../lib/core/bytes.ts";

@@ -2,7 +2,7 @@
  * Clocks for tests, in the shape of backend.ts's `Clock`, so that timeouts,
  * backoffs, deadlines and breaker cooldowns run without waiting real time.
  */
-import type { Clock } from "../../lib/backend.ts";
+import type { Clock } from "../../lib/api/backend.ts";
 
 /** A clock that moves only when the test calls `advance`, firing the timers that fall due. */
 export function manualClock(): Clock & { advance(ms: number): void } {

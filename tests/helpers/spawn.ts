@@ -18,7 +18,7 @@ import { existsSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { concatBytes } from "../../lib/bytes.ts";
+import { concatBytes } from "../../lib/core/bytes.ts";
 
 /** The repository root (where main.ts is). */
 export const REPO_ROOT: string = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");

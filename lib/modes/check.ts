@@ -1,0 +1,185 @@
+/**
+ * `xmpp-extauth check OP USER SERVER`: one request to the API, shown in full
+ * (password masked) with the status, the answer, the time taken and, on
+ * failure, the cause spelled out. The admin's first tool.
+ *
+ * @module
+ */
+
+import { askApi, type FailureKind } from "../api/backend.ts";
+import type { Config } from "../cli/config.ts";
+import { createFetch, fetchFor } from "../api/fetchers.ts";
+import { escapeControl } from "../log/logger.ts";
+import { createMask } from "../log/mask.ts";
+import { hasPassword, type Operation, OPERATION_TABLE } from "../core/operations.ts";
+import { createRouter, targetFor } from "../api/router.ts";
+import type { Runtime } from "../runtime/mod.ts";
+
+/** Exit codes of `check`: 0 true, 1 false, 2 error, 130 cancelled at the prompt. */
+export const CHECK_TRUE = 0;
+/** The API answered false. */
+export const CHECK_FALSE = 1;
+/** The API could not answer, or the check could not be made. */
+export const CHECK_ERROR = 2;
+/** Ctrl-C or Ctrl-D at the `Password:` prompt: nothing was asked (128 + SIGINT, as a shell). */
+export const CHECK_CANCELLED = 130;
+
+/** What `check` asks. */
+export interface CheckRequest {
+  readonly op: Operation;
+  readonly user: string;
+  readonly server: string;
+}
+
+/** The next step for each kind of failure; `status` and `tls` are refined in {@linkcode hintFor}. */
+const HINTS: Readonly<Record<FailureKind, string>> = {
+  dns: "the API's host name does not resolve from this machine; check --url",
+  refused: "nothing listens at that host and port; is the API running, is --url right?",
+  tls: "the API's certificate was refused (see the cause); for a private CA use --ca-file",
+  timeout: "the API did not answer in time; raise --timeout or look at the API's load",
+  status: "the API refused the request; see its own logs",
+  contract: "the API answered, but not with the contract (see README, 'The HTTP contract')",
+  network: "the connection failed; see the cause",
+  deadline: "the deadline passed",
+  breaker: "the circuit breaker is open after backend errors in a row; see the errors before it",
+};
+
+/** What the server said when it was asked for TLS on a port that speaks plain HTTP. */
+const PLAIN_HTTP = /InvalidContentType|speak TLS on this port|wrong version number|packet length/i;
+
+/**
+ * The hint for a failed check: what to look at next, with the URL that was
+ * tried where the URL is the likely fault.
+ *
+ * @example A 404 names the URL
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { hintFor } from "./check.ts";
+ * assert.equal(
+ *   hintFor("status", 404, "HTTP 404", "https://example.org/xmpp/login"),
+ *   "nothing at https://example.org/xmpp/login (HTTP 404); check --url and --endpoint",
+ * );
+ * ```
+ */
+export function hintFor(
+  failure: string,
+  status: number | undefined,
+  cause: string,
+  url: string,
+): string {
+  if (failure === "tls" && PLAIN_HTTP.test(cause)) {
+    return `the server at ${new URL(url).host} does not speak TLS on that port; for plain ` +
+      "HTTP write --url http://..., or use the port where it serves HTTPS";
+  }
+  if (failure === "status" && status !== undefined) {
+    if (status === 404 || status === 405) {
+      return `nothing at ${url} (HTTP ${status}); check --url and --endpoint`;
+    }
+    if (status === 401 || status === 403) {
+      return "the API refused the credentials; check --token-file or --basic-auth-file (and " +
+        "that the user running this can read it)";
+    }
+    if (status >= 300 && status <= 399) {
+      return "redirects are not followed; point --url at the final address";
+    }
+    if (status >= 500) return "the API failed; its own logs say why";
+  }
+  return HINTS[failure as FailureKind] ?? HINTS.network;
+}
+
+/**
+ * Reads the password for `check`: from a terminal prompt with echo off, or
+ * from stdin (one trailing newline removed).
+ *
+ * @example Read the password (prompts on a terminal, so it cannot run here)
+ * ```ts ignore
+ * import { readPassword } from "./check.ts";
+ * const password = await readPassword(runtime);
+ * ```
+ */
+export async function readPassword(runtime: Runtime): Promise<string> {
+  if (runtime.stdinIsTerminal()) return await runtime.readSecretLine("Password: ");
+  // Not Response.text(): it drops a leading U+FEFF, which is part of the password.
+  const bytes = new Uint8Array(await new Response(runtime.stdin()).arrayBuffer());
+  const text = new TextDecoder("utf-8", { ignoreBOM: true }).decode(bytes);
+  return text.replace(/\r?\n$/, "");
+}
+
+/**
+ * Runs one check and returns the exit code. `print` receives the report lines
+ * (main.ts passes `console.log`).
+ *
+ * @example Check a login
+ * ```ts ignore
+ * import { runCheck } from "./check.ts";
+ * const request = { op: "auth", user: "alice", server: "example.com" } as const;
+ * const code = await runCheck(config, request, runtime, console.log);
+ * ```
+ */
+export async function runCheck(
+  config: Config,
+  check: CheckRequest,
+  runtime: Runtime,
+  printLine: (line: string) => void,
+): Promise<number> {
+  const router = await createRouter(config, runtime.readFile);
+  // On stderr: stdout is the report. (Header names only, never a value.)
+  for (const warning of config.warnings) {
+    runtime.writeStderr(`xmpp-extauth: warning: ${escapeControl(warning)}\n`);
+  }
+  // Every line is masked and escaped, as log lines are: the credentials here, the password in
+  // what came from the API by askApi (so that a short password does not mask our own words).
+  const mask = createMask(router.secrets);
+  const print = (line: string) => printLine(escapeControl(mask(line)));
+  const fetchers = createFetch(config, runtime);
+  const route = router.resolve(check.server);
+  if (route === undefined) {
+    print(`error: no route for domain ${JSON.stringify(check.server)} (see "domains" in --config)`);
+    return CHECK_ERROR;
+  }
+  let password: string | undefined;
+  try {
+    password = hasPassword(check.op) ? await readPassword(runtime) : undefined;
+  } catch (error) {
+    // Ctrl-C or Ctrl-D at the prompt: a normal way out, not an internal error.
+    if ((error as Error)?.name !== "AbortError") throw error;
+    runtime.writeStderr("xmpp-extauth: cancelled\n");
+    return CHECK_CANCELLED;
+  }
+  const request = password === undefined
+    ? { op: check.op, user: check.user, server: check.server }
+    : { op: check.op, user: check.user, server: check.server, password };
+  const target = targetFor(route, check.op, check.server);
+  print(`POST ${target.url}`);
+  for (const name of Object.keys(target.headers)) {
+    const value = /^authorization$/i.test(name)
+      ? `${target.headers[name]!.split(" ")[0]} ********`
+      : router.isSecretHeader(name)
+      ? "********"
+      : target.headers[name];
+    print(`${name}: ${value}`);
+  }
+  if (target.sign) print("X-Extauth-Timestamp, X-Extauth-Signature: (signed)");
+  print(`Content-Type: ${target.contract.contentType}`);
+  print(`body: ${target.contract.maskedBody(request)}`);
+  const started = performance.now();
+  const outcome = await askApi(fetchFor(fetchers, check.op), target, {
+    timeoutMs: config.timeoutMs,
+    deadlineMs: config.deadlineMs,
+    retries: config.retries,
+  }, request);
+  const ms = (performance.now() - started).toFixed(1);
+  if (outcome.kind === "answer") {
+    print(`HTTP ${outcome.status} in ${ms} ms`);
+    const refused = check.op === "setpass" && !outcome.value
+      ? OPERATION_TABLE.setpass.falseMeans
+      : "";
+    const detail = [refused, outcome.message ?? ""].filter((d) => d !== "").join(": ");
+    print(`answer: ${outcome.value}${detail ? ` (${detail})` : ""}`);
+    return outcome.value ? CHECK_TRUE : CHECK_FALSE;
+  }
+  if (outcome.status !== undefined) print(`HTTP ${outcome.status} in ${ms} ms`);
+  print(`error (${outcome.failure}) after ${ms} ms: ${outcome.cause}`);
+  print(`hint: ${hintFor(outcome.failure, outcome.status, outcome.cause, target.url)}`);
+  return CHECK_ERROR;
+}

@@ -1,0 +1,256 @@
+/**
+ * Wiring of the serving mode: logger, routes, cache, pipeline and loop, from a
+ * {@linkcode Config} and a {@linkcode Runtime}. `main.ts` calls this and exits
+ * with the code it returns.
+ *
+ * @module
+ */
+
+import { AuthCache } from "../cache/memory_cache.ts";
+import { createAuthenticator, errorMustStand, setpassFailureFor } from "../auth/pipeline.ts";
+import { type Config, ConfigError } from "../cli/config.ts";
+import { formatDuration } from "../cli/duration.ts";
+import { describeProxy, proxyFor, type ProxySettings } from "../runtime/environment.ts";
+import { startIdleCollector } from "./idle_gc.ts";
+import { fallbackFor } from "../log/log_target.ts";
+import { createLogger, type Logger } from "../log/logger.ts";
+import { createFetch } from "../api/fetchers.ts";
+import { createRouter } from "../api/router.ts";
+import { type AppendFile, type Runtime, UnsafeLogFile } from "../runtime/mod.ts";
+import { EJABBERD, PROSODY, serve } from "../wire/serve_loop.ts";
+import { VERSION } from "../core/version.ts";
+
+/** The quiet spell after which an idle copy collects its garbage once (see idle_gc.ts). */
+export const IDLE_GC_MS = 10_000;
+
+/** A logger and its sink, as the config asks. */
+export interface Logging {
+  readonly logger: Logger;
+  /** Reopens the log file (SIGHUP); a no-op when logging to stderr. */
+  readonly reopen: () => void;
+}
+
+/**
+ * Sets up logging: to `--log-file` when given, else stderr, except in Prosody
+ * mode where stderr is the reply channel and logs go to the file or nowhere.
+ * When stderr goes nowhere (`ejabberdctl start`) and no file is given, logs go
+ * to the fallback file beside ejabberd's log (see `log_target.ts`).
+ * Secrets from the environment and `fileSecrets` are masked in every line.
+ *
+ * @throws {ConfigError} when the log file cannot be opened.
+ * @example Log as the config asks (needs a parsed config and the runtime)
+ * ```ts ignore
+ * import { createLogging } from "./serve.ts";
+ * const { logger, reopen } = createLogging(config, runtime, router.secrets);
+ * runtime.onSignal("SIGHUP", reopen);
+ * ```
+ */
+export function createLogging(
+  config: Config,
+  runtime: Runtime,
+  fileSecrets: readonly string[] = [],
+): Logging {
+  const secrets = [
+    ...Object.values(config.envSecrets).filter((s): s is string => s !== undefined),
+    ...fileSecrets,
+  ];
+  // No --log-file and nobody reads stderr (ejabberdctl start): a file beside ejabberd's log.
+  const fallback = config.logFile === undefined && config.logLevel !== "silent"
+    ? fallbackFor(config.protocol, runtime)
+    : undefined;
+  const logFile = config.logFile ?? fallback;
+  let file: AppendFile | undefined;
+  if (logFile !== undefined) {
+    try {
+      // Never through a link someone else could plant, never stdout; root's new fallback file
+      // goes to the folder's owner, so that ejabberd's own copies can open it too.
+      file = runtime.openAppend(logFile, { fallback: fallback !== undefined });
+    } catch (error) {
+      // The fallback is a best effort: without it, stderr (nowhere) is all there is.
+      if (fallback === undefined) throw logFileError(logFile, error);
+    }
+  }
+  if (file !== undefined) {
+    const out = file;
+    const logger = createLogger({
+      level: config.logLevel,
+      sink: (line) => out.write(line),
+      secrets,
+      tag: `xmpp-extauth[${runtime.pid}]`,
+    });
+    if (fallback !== undefined) {
+      logger.warn(
+        `stderr goes nowhere (/dev/null or closed) and no --log-file was given: logging to ` +
+          `${fallback}; choose the file with --log-file`,
+      );
+    }
+    return {
+      logger,
+      reopen: () => {
+        try {
+          out.reopen();
+        } catch (error) {
+          logger.error(
+            `cannot reopen ${logFile}: ${(error as Error).message}; still logging to the file ` +
+              "opened before",
+          );
+        }
+      },
+    };
+  }
+  const level = config.protocol === "prosody" ? "silent" : config.logLevel;
+  return {
+    logger: createLogger({
+      level,
+      sink: (line) => runtime.writeStderr(line),
+      secrets,
+      tag: `xmpp-extauth[${runtime.pid}]`,
+    }),
+    reopen: () => {},
+  };
+}
+
+/** The configuration error for a `--log-file` that cannot be used. */
+function logFileError(path: string, error: unknown): ConfigError {
+  if (error instanceof UnsafeLogFile) {
+    return new ConfigError(
+      `Cannot use --log-file ${path}: ${error.message}` +
+        (error.isStdout ? " (log to a file, or leave --log-file out to log to stderr)" : ""),
+    );
+  }
+  return new ConfigError(`Cannot open --log-file ${path}: ${(error as Error).message}`);
+}
+
+/**
+ * Serves ejabberd (or Prosody) on the runtime's stdin and stdout until end of
+ * input, and returns the exit code.
+ *
+ * @throws {ConfigError} when a secret or CA file is unusable (before reading stdin).
+ * @example Serve until stdin closes (main.ts; reads the real stdin)
+ * ```ts ignore
+ * import { runServe } from "./serve.ts";
+ * runtime.exit(await runServe(config, runtime));
+ * ```
+ */
+export async function runServe(config: Config, runtime: Runtime): Promise<number> {
+  if (config.protocol === "prosody" && runtime.stdinIsTerminal()) discardRacedQueries(runtime);
+  const router = await createRouter(config, runtime.readFile, runtime.fileMode);
+  const { logger, reopen } = createLogging(config, runtime, router.secrets);
+  for (const warning of [...config.warnings, ...router.warnings]) logger.warn(warning);
+  for (const warning of runtime.environment.warnings) logger.warn(warning);
+  runtime.onSignal("SIGHUP", reopen);
+  const fetchers = createFetch(config, runtime);
+  const cacheOptions = {
+    ttlMs: config.cacheTtlMs,
+    staleTtlMs: config.staleTtlMs,
+    maxEntries: config.cacheSize,
+  };
+  if (config.cacheFile !== undefined && config.cacheTtlMs === 0 && config.staleTtlMs === 0) {
+    logger.warn(
+      `--cache-file ${config.cacheFile} is not used: the outage cache is off ` +
+        "(give --stale-ttl, e.g. 1h, or --cache-ttl)",
+    );
+  }
+  // The shared store (SQLite, scrypt) is loaded only when a --cache-file asks for it.
+  const cache = config.cacheFile === undefined
+    ? await AuthCache.create(cacheOptions)
+    : await (await import("../cache/shared_cache.ts")).openSharedCache({
+      ...cacheOptions,
+      path: config.cacheFile,
+      logger,
+      sqlite: await runtime.loadSqlite(),
+    });
+  // ejabberd caches any true/false reply to setpass as a successful change; MongooseIM
+  // takes false as a failed change and understands nothing else.
+  const setpassFailure = setpassFailureFor(
+    config.server === "mongooseim" ? "mongooseim" : config.protocol,
+  );
+  const handle = createAuthenticator({
+    router,
+    ...fetchers,
+    logger,
+    cache,
+    policy: { timeoutMs: config.timeoutMs, deadlineMs: config.deadlineMs, retries: config.retries },
+    breakerFailures: config.breakerFailures,
+    breakerCooldownMs: config.breakerCooldownMs,
+    setpassFailure,
+  });
+  if (logger.enabled("info")) {
+    const apis = router.routes.map((r) => `${r.name === "*" ? "" : `${r.name}=`}${r.urlTemplate}`);
+    logger.info(
+      `xmpp-extauth ${VERSION} (${runtime.version}) serving ${config.protocol}${
+        config.server === "mongooseim" ? " (mongooseim: true/false only)" : ""
+      } → ${apis.join(", ")}; timeout ${formatDuration(config.timeoutMs)}, deadline ${
+        formatDuration(config.deadlineMs)
+      }, on error reply ${config.onError}`,
+    );
+  }
+  logProxies(logger, runtime.environment.proxy, router.routes.map((r) => r.urlTemplate));
+  if (config.protocol === "ejabberd" && runtime.stdinIsTerminal()) {
+    logger.warn(
+      "stdin is a terminal: this mode expects ejabberd's framed requests; to try a login by " +
+        "hand use: xmpp-extauth check auth USER SERVER --url ...",
+    );
+  }
+  // A heap grown under load shrinks back once requests stop (no collection runs otherwise in
+  // an idle process): one full collection per quiet spell of IDLE_GC_MS to twice that.
+  const collectGarbage = runtime.collectGarbage;
+  const idle = collectGarbage === undefined
+    ? undefined
+    : startIdleCollector({ collect: collectGarbage, everyMs: IDLE_GC_MS });
+  const result = await serve({
+    input: runtime.stdin(),
+    write: runtime.writeStdout,
+    handle: idle === undefined ? handle : (payload) => {
+      idle.touch();
+      return handle(payload);
+    },
+    protocol: config.protocol === "prosody" ? PROSODY : EJABBERD,
+    logger,
+    onError: config.onError,
+    errorStands: (payload) => errorMustStand(payload, setpassFailure),
+  });
+  idle?.stop();
+  logger.info(
+    `${result.reason === "eof" ? "stdin closed" : "stdout closed"} after ${result.requests} ` +
+      `request${result.requests === 1 ? "" : "s"}; exiting`,
+  );
+  return 0;
+}
+
+/**
+ * Logs which proxy, if any, each API's requests go through, when the
+ * environment names a proxy (the credentials in a proxy URL masked).
+ */
+function logProxies(logger: Logger, settings: ProxySettings, templates: readonly string[]): void {
+  if (settings.http === undefined && settings.https === undefined) return;
+  for (const template of templates) {
+    const url = template.replaceAll("{server}", "example.com");
+    const proxy = proxyFor(settings, url);
+    logger.info(
+      `requests to ${template} ${
+        proxy === undefined
+          ? "go direct (loopback or NO_PROXY)"
+          : `go through the proxy ${describeProxy(proxy)}`
+      }${template.includes("{server}") ? " (NO_PROXY is checked per domain)" : ""}`,
+    );
+  }
+}
+
+/**
+ * Discards the queries Prosody wrote before the program started: the
+ * terminal may have echoed them back to Prosody as their answer (see
+ * `prosody.ts`). Refuses to serve when that is impossible, rather than
+ * answering one step behind.
+ *
+ * @throws {ConfigError} when queued input cannot be discarded.
+ */
+function discardRacedQueries(runtime: Runtime): void {
+  const result = runtime.discardQueuedInput();
+  if (!result.ok) {
+    throw new ConfigError(
+      `Cannot serve Prosody on a terminal: queries written before the start cannot be ` +
+        `discarded (${result.reason}), and answering them could put every answer one step behind`,
+    );
+  }
+}
