@@ -228,7 +228,10 @@ async function attempt(
   // message; the answer itself is read as the API sent it.
   const mask = passwordMask(request);
   const fixed = requestHeaders(target);
-  const headers = target.sign ? { ...fixed, ...await target.sign(body) } : fixed;
+  // Signed per attempt: a retry gets a fresh nonce and timestamp.
+  const headers = target.sign
+    ? { ...fixed, ...await target.sign("POST", target.url, body) }
+    : fixed;
   let response: Response;
   try {
     response = await fetchFn(target.url, {
