@@ -85,6 +85,11 @@ export interface Config {
   readonly cacheFile?: string;
   readonly breakerFailures: number;
   readonly breakerCooldownMs: number;
+  /**
+   * `v1` when `--signature-scheme v1` asks for the deprecated signature (see
+   * `signing.ts`); absent for the default, v2.
+   */
+  readonly signatureScheme?: "v1";
   /** Secrets given directly in the environment (never on the command line). */
   readonly envSecrets: {
     readonly token?: string;
@@ -202,6 +207,7 @@ export function parseCommand(sources: ConfigSources): Command {
       : { cacheFile: options.string("cache-file")! }),
     breakerFailures: options.count("breaker-failures"),
     breakerCooldownMs: options.duration("breaker-cooldown"),
+    ...(options.choice("signature-scheme") === "v1" ? { signatureScheme: "v1" as const } : {}),
     envSecrets,
     warnings,
   };
