@@ -9,8 +9,9 @@
  * Cases: an endless chunked body, a gzip bomb (1 GiB of zeros, about 1 MB on
  * the wire, sent compressed whatever the request asked) with and without a
  * Content-Length, a small one that fits under the cap compressed (48 MiB of
- * zeros), a 200 MB body and a Content-Length of 1 TiB with a body that never
- * comes. Linux only.
+ * zeros), a 200 MB body, a Content-Length of 1 TiB with a body that never
+ * comes, and `Content-Length: 17` with `Transfer-Encoding: chunked` (both
+ * orders) followed by endless chunks. Linux only.
  *
  * @module
  */
@@ -98,6 +99,29 @@ async function main(): Promise<void> {
   });
   await new Promise<void>((r) => tcp.listen(0, "127.0.0.1", r));
   const tcpUrl = `http://127.0.0.1:${(tcp.address() as AddressInfo).port}`;
+  // Content-Length 17 and Transfer-Encoding chunked (RFC 9112 §6.3: malformed), then chunks
+  // for as long as anyone reads them; `?te-first` in the path puts the headers the other way.
+  const both = createTcpServer((socket) => {
+    sockets.add(socket);
+    socket.on("error", () => {});
+    socket.once("data", (request: Buffer) => {
+      const cl = "Content-Length: 17\r\n";
+      const te = "Transfer-Encoding: chunked\r\n";
+      const teFirst = request.toString("latin1").split("\r\n", 1)[0]!.includes("te-first");
+      socket.write(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" +
+          (teFirst ? te + cl : cl + te) + "\r\n",
+      );
+      const chunk = Buffer.from(`10000\r\n${" ".repeat(0x10000)}\r\n`);
+      const pump = () => {
+        while (!socket.destroyed && socket.write(chunk));
+        if (!socket.destroyed) socket.once("drain", pump);
+      };
+      pump();
+    });
+  });
+  await new Promise<void>((r) => both.listen(0, "127.0.0.1", r));
+  const bothUrl = `http://127.0.0.1:${(both.address() as AddressInfo).port}`;
 
   const cases: [string, string, Case | undefined][] = [
     ["normal answer", httpUrl, current],
@@ -124,6 +148,8 @@ async function main(): Promise<void> {
     ],
     ["200 MB body", httpUrl, big200MB],
     ["Content-Length 1 TiB", tcpUrl, undefined],
+    ["Content-Length 17 + Transfer-Encoding chunked, endless", bothUrl, undefined],
+    ["the same, Transfer-Encoding first", `${bothUrl}/te-first`, undefined],
   ];
   console.log(`program: ${command.join(" ")}`);
   console.log("case | replies | peak RSS (VmHWM) | log line");
@@ -165,6 +191,7 @@ async function main(): Promise<void> {
   http.closeAllConnections();
   http.close();
   tcp.close();
+  both.close();
 }
 
 await main();

@@ -251,7 +251,13 @@ async function main(files: readonly string[]): Promise<number> {
       ["deno fmt --check", ["fmt", "--check"]],
       ["deno lint", ["lint"]],
       ["deno check", ["check", "main.ts", "lib/", "tests/", "scripts/"]],
-      ["layout check", ["run", "--allow-read", "--allow-run", "--allow-env", "scripts/check_layout.ts"]],
+      ["layout check", [
+        "run",
+        "--allow-read",
+        "--allow-run",
+        "--allow-env",
+        "scripts/check_layout.ts",
+      ]],
     ] as const
   ) {
     const { code } = await run("deno", args, { quiet: true });

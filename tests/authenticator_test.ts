@@ -260,8 +260,11 @@ describe("createAuthenticator", () => {
     const seen = api.seen[0]!;
     assert.equal(seen.headers.authorization, "Bearer tok-123");
     assert.equal(seen.headers["x-site"], "chat");
-    assert.match(String(seen.headers["x-extauth-timestamp"]), /^\d+$/);
-    assert.match(String(seen.headers["x-extauth-signature"]), /^sha256=[0-9a-f]{64}$/);
+    assert.equal(seen.headers["x-extauth-timestamp"], undefined, "v2 carries it in the signature");
+    assert.match(
+      String(seen.headers["x-extauth-signature"]),
+      /^v2 t=\d+,n=[0-9a-f]{32},s=[0-9a-f]{64}$/,
+    );
 
     const basic = await pipeline(["--url", api.url, "--basic-auth-file", "/basic"], {
       files: { "/basic": "site:pä:ss\n" },

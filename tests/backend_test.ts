@@ -201,11 +201,13 @@ describe("askApi", () => {
   it("signs with the exact body it sends", async () => {
     api.on((_req, _body, res) => reply(res, 200, { success: true }));
     let signed = "";
+    let signedFor = "";
     await askApi(
       fetch,
       target("login", {
-        sign: (body) => {
+        sign: (method, url, body) => {
           signed = body;
+          signedFor = `${method} ${url}`;
           return Promise.resolve({ "X-Test-Signature": `len=${body.length}` });
         },
       }),
@@ -213,6 +215,7 @@ describe("askApi", () => {
       AUTH,
     );
     assert.equal(signed, api.seen[0]!.body);
+    assert.equal(signedFor, `POST ${api.url}/login`);
     assert.equal(api.seen[0]!.headers["x-test-signature"], `len=${signed.length}`);
   });
 

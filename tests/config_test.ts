@@ -253,6 +253,7 @@ describe("parseCommand: every option through XMPP_EXTAUTH_*", () => {
     ],
     "hmac-secret-file": ["/run/hmac", (c) => c.route?.hmacSecretFile, "/run/hmac"],
     "basic-auth-file": ["/run/basic", (c) => c.route?.basicAuthFile, "/run/basic"],
+    "signature-scheme": ["v1", (c) => c.signatureScheme, "v1"],
     "ca-file": ["/etc/ca.pem", (c) => c.caFile, "/etc/ca.pem"],
     "cache-ttl": ["1h", (c) => c.cacheTtlMs, 3_600_000],
     "stale-ttl": ["2h", (c) => c.staleTtlMs, 7_200_000],

@@ -1,3 +1,4 @@
+import { createHmac } from "node:crypto";
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { ConfigError, parseCommand } from "../lib/cli/config.ts";
@@ -80,12 +81,43 @@ describe("createRouter", () => {
     assert.deepEqual([...router.secrets].sort(), ["k3y", "u:p"], "secrets to mask in logs");
   });
 
-  it("signs requests so that the API side can verify them", async () => {
+  it("signs v2 by default: method, host, path, timestamp, a fresh nonce and body", async () => {
     const { config, readFile } = configOf(["--url", "http://h", "--hmac-secret-file", "/k"], {}, {
       "/k": "k3y\n",
     });
-    const route = (await createRouter(config, readFile)).resolve("x")!;
-    const headers = await route.sign!('{"a":1}');
+    const router = await createRouter(config, readFile);
+    assert.deepEqual(router.warnings, []);
+    const route = router.resolve("x")!;
+    const url = "http://H:8080/xmpp/login?x=1";
+    const first = (await route.sign!("POST", url, '{"a":1}'))["X-Extauth-Signature"]!;
+    const again = (await route.sign!("POST", url, '{"a":1}'))["X-Extauth-Signature"]!;
+    const [, t, n, s] = /^v2 t=(\d+),n=([0-9a-f]{32}),s=([0-9a-f]{64})$/.exec(first)!;
+    assert.notEqual(n, /n=([0-9a-f]{32})/.exec(again)![1], "a fresh nonce each time");
+    const canonical = `xmpp-extauth-v2\nPOST\nh:8080\n/xmpp/login?x=1\n${t}\n${n}\n{"a":1}`;
+    assert.equal(s, createHmac("sha256", "k3y").update(canonical).digest("hex"));
+  });
+
+  it("signs v1 only when asked, with a warning that it is deprecated", async () => {
+    const { config, readFile } = configOf(
+      [
+        "--url",
+        "http://h",
+        "--hmac-secret-file",
+        "/k",
+        "--signature-scheme",
+        "v1",
+      ],
+      {},
+      { "/k": "k3y\n" },
+    );
+    const router = await createRouter(config, readFile);
+    assert.deepEqual(router.warnings, [
+      "--signature-scheme v1 is deprecated: a captured request verifies again, and at " +
+      "another endpoint with the same body (isuser at removeuser), within the API's " +
+      "window; move the API to v2 (docs/signed-requests.md) and drop the option",
+    ]);
+    const route = router.resolve("x")!;
+    const headers = await route.sign!("POST", "http://h/login", '{"a":1}');
     const now = Math.floor(Date.now() / 1000);
     assert.ok(
       await verifySignature(

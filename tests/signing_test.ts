@@ -4,6 +4,7 @@ import { createHmac } from "node:crypto";
 import { Buffer } from "node:buffer";
 import { inspect } from "node:util";
 import {
+  canonicalV2,
   createSigner,
   DEFAULT_MAX_SKEW_SECONDS,
   parseSecretFile,
@@ -118,6 +119,59 @@ describe("createSigner", () => {
     assertNoSecret(String(signer));
     assertNoSecret(JSON.stringify(signer));
     assertNoSecret(inspect(signer, { depth: 10, showHidden: true }));
+  });
+});
+
+describe("createSigner: v2", () => {
+  const NONCE = "00112233445566778899aabbccddeeff";
+  const request = { method: "POST", url: "https://API.Example.org:443/xmpp/login?a=1", body: BODY };
+
+  it("signs the canonical string, checked with node:crypto createHmac", async () => {
+    const signer = await createSigner(SECRET);
+    const header = await signer.signRequest(request, NOW, NONCE);
+    const canonical =
+      `xmpp-extauth-v2\nPOST\napi.example.org\n/xmpp/login?a=1\n${NOW}\n${NONCE}\n` +
+      BODY;
+    assert.equal(canonicalV2(request, String(NOW), NONCE), canonical);
+    const mac = createHmac("sha256", SECRET).update(canonical, "utf8").digest("hex");
+    assert.deepEqual(header, { "X-Extauth-Signature": `v2 t=${NOW},n=${NONCE},s=${mac}` });
+  });
+
+  it("changes with every signed field, and keeps the port when it is not the default", async () => {
+    const signer = await createSigner(SECRET);
+    const sig = async (r: typeof request, t = NOW, n = NONCE) =>
+      (await signer.signRequest(r, t, n))["X-Extauth-Signature"].split(",s=")[1];
+    const base = await sig(request);
+    const others = [
+      await sig({ ...request, method: "PUT" }),
+      await sig({ ...request, url: "https://api.example.org:8443/xmpp/login?a=1" }),
+      await sig({ ...request, url: "https://other.example.org/xmpp/login?a=1" }),
+      await sig({ ...request, url: "https://api.example.org/xmpp/removeuser3?a=1" }),
+      await sig({ ...request, url: "https://api.example.org/xmpp/login" }),
+      await sig({ ...request, body: BODY + " " }),
+      await sig(request, NOW + 1),
+      await sig(request, NOW, "f".repeat(32)),
+    ];
+    assert.equal(new Set([base, ...others]).size, others.length + 1);
+    assert.equal(await sig({ ...request, url: "https://api.example.org/xmpp/login?a=1" }), base);
+  });
+
+  it("draws a fresh nonce each call, and refuses a malformed one", async () => {
+    const signer = await createSigner(SECRET);
+    const nonces = new Set<string>();
+    for (let i = 0; i < 100; i++) {
+      const header = (await signer.signRequest(request, NOW))["X-Extauth-Signature"];
+      nonces.add(/n=([0-9a-f]{32}),/.exec(header)![1]!);
+    }
+    assert.equal(nonces.size, 100);
+    for (const bad of ["", "0".repeat(31), "A".repeat(32), "0".repeat(32) + "\n"]) {
+      await assert.rejects(signer.signRequest(request, NOW, bad), (error: unknown) => {
+        assert.ok(error instanceof RangeError);
+        assertNoSecret(String(error));
+        return true;
+      });
+    }
+    await assert.rejects(signer.signRequest(request, -1, NONCE), RangeError);
   });
 });
 

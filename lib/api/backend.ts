@@ -228,7 +228,10 @@ async function attempt(
   // message; the answer itself is read as the API sent it.
   const mask = passwordMask(request);
   const fixed = requestHeaders(target);
-  const headers = target.sign ? { ...fixed, ...await target.sign(body) } : fixed;
+  // Signed per attempt: a retry gets a fresh nonce and timestamp.
+  const headers = target.sign
+    ? { ...fixed, ...await target.sign("POST", target.url, body) }
+    : fixed;
   let response: Response;
   try {
     response = await fetchFn(target.url, {
@@ -247,16 +250,33 @@ async function attempt(
   const { status } = response;
   let text: string;
   try {
-    // A declared length within the limit bounds the body by HTTP's own framing (the body is
-    // never inflated: identity is asked for, and Bun's decompression is off): read it whole,
-    // here (no async frame per request; `response.body` untouched, which under Bun would build
-    // a stream). A larger one is refused unread; no length, chunk by chunk through the cap.
+    // Both a length and a transfer coding make an answer whose end the two disagree on
+    // (RFC 9112 §6.3: a sender must not, and such a message may be a smuggling attempt); both
+    // runtimes show both headers and follow the chunks. Refused unread.
     const declared = response.headers.get("content-length");
+    if (declared !== null && response.headers.has("transfer-encoding")) {
+      await response.body?.cancel().catch(() => {});
+      controller.abort(new DOMException("malformed answer", "AbortError"));
+      return {
+        kind: "error",
+        failure: status >= 200 && status <= 299 ? "contract" : "status",
+        cause: `HTTP ${status}, malformed answer: both Content-Length and Transfer-Encoding`,
+        status,
+        attempts,
+      };
+    }
+    // A declared length past the limit is refused unread. A plain one within it, with no
+    // transfer or content coding, bounds the body by HTTP's own framing: read whole, here (no
+    // async frame per request; `response.body` untouched, which under Bun would build a
+    // stream), and the attempt's timeout aborts that read too. Every other body (no length,
+    // a length that is not one number, a content coding) goes chunk by chunk through the cap.
     const read = declared === null
-      ? await readCapped(response, ANSWER_LIMIT)
+      ? await readCapped(response, ANSWER_LIMIT, signal)
       : Number(declared) > ANSWER_LIMIT
       ? await response.body?.cancel().catch(() => {})
-      : await response.text();
+      : PLAIN_LENGTH.test(declared) && !response.headers.has("content-encoding")
+      ? await response.text()
+      : await readCapped(response, ANSWER_LIMIT, signal);
     if (read === undefined) {
       controller.abort(new DOMException("answer too large", "AbortError"));
       return {
@@ -320,29 +340,42 @@ function requestHeaders(target: Target): Readonly<Record<string, string>> {
 }
 
 /**
- * Reads a body of no declared length as UTF-8 text, or returns undefined
- * (having cancelled the stream) as soon as it delivers more than `limit`
- * bytes. Reads chunk by chunk, so no more than `limit` plus one chunk is ever
- * held.
+ * Reads a body as UTF-8 text, or returns undefined (having cancelled the
+ * stream) as soon as it delivers more than `limit` bytes. Reads chunk by
+ * chunk, so no more than `limit` plus one chunk is ever held, and stops with
+ * the signal's reason once it is aborted, even while chunks keep coming.
  */
-async function readCapped(response: Response, limit: number): Promise<string | undefined> {
+async function readCapped(
+  response: Response,
+  limit: number,
+  signal: AbortSignal,
+): Promise<string | undefined> {
   const stream = response.body;
   if (stream === null) return "";
   const reader = stream.getReader();
-  const chunks: Uint8Array[] = [];
+  let first: Uint8Array | undefined;
+  let chunks: Uint8Array[] | undefined;
   let size = 0;
   while (true) {
     const { done, value } = await reader.read();
     if (done) break;
+    signal.throwIfAborted();
     size += value.length;
     if (size > limit) {
       await reader.cancel().catch(() => {});
       return undefined;
     }
-    chunks.push(value);
+    // Most answers come in one chunk: decoded as it is, no copy.
+    if (first === undefined) first = value;
+    else (chunks ??= [first]).push(value);
   }
-  return new TextDecoder().decode(concatBytes(chunks, size));
+  if (first === undefined) return "";
+  return decoder.decode(chunks === undefined ? first : concatBytes(chunks, size));
 }
+
+const decoder = new TextDecoder();
+/** A Content-Length that is one decimal number (not a list, not signed, not blank). */
+const PLAIN_LENGTH = /^[0-9]{1,15}$/;
 
 /**
  * The mask for one request's password (in every encoding, see `mask.ts`);

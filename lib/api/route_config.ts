@@ -36,6 +36,11 @@ export interface RoutingConfig {
   readonly route: RouteConfig | undefined;
   /** Routes by XMPP domain (lower case), from the config file. */
   readonly domains: Readonly<Record<string, RouteConfig>>;
+  /**
+   * `v1` when `--signature-scheme v1` asks for the deprecated signature (see
+   * `signing.ts`); absent for the default, v2.
+   */
+  readonly signatureScheme?: "v1";
   /** Secrets given directly in the environment (never on the command line). */
   readonly envSecrets: {
     readonly token?: string;

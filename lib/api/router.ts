@@ -21,8 +21,14 @@ export interface Route {
   readonly contract: Contract;
   readonly paths: Readonly<Record<Operation, string>>;
   readonly headers: Readonly<Record<string, string>>;
-  readonly sign?: (body: string) => Promise<Record<string, string>>;
+  readonly sign?: Sign;
 }
+
+/**
+ * Makes the per-attempt signature headers of a request (a fresh nonce and
+ * timestamp each call), given its method, URL and exact body.
+ */
+export type Sign = (method: string, url: string, body: string) => Promise<Record<string, string>>;
 
 /** A fully resolved destination for one request, built by {@linkcode targetFor}. */
 export interface Target {
@@ -31,8 +37,8 @@ export interface Target {
   readonly contract: Contract;
   /** Fixed headers: credentials, User-Agent, custom headers. */
   readonly headers: Readonly<Record<string, string>>;
-  /** Adds per-request headers (signatures), given the exact body. */
-  readonly sign?: (body: string) => Promise<Record<string, string>>;
+  /** Adds per-attempt headers (signatures), given the method, URL and exact body. */
+  readonly sign?: Sign;
 }
 
 /** Routes by domain, with the default route as fallback. */
@@ -277,9 +283,23 @@ export async function createRouter(
     if (secret === undefined) return route;
     secrets.add(text(secret));
     const signer = await createSigner(secret);
+    const now = () => Math.floor(Date.now() / 1000);
+    if (config.signatureScheme === "v1") {
+      warnings.add(
+        "--signature-scheme v1 is deprecated: a captured request verifies again, and at " +
+          "another endpoint with the same body (isuser at removeuser), within the API's " +
+          "window; move the API to v2 (docs/signed-requests.md) and drop the option",
+      );
+      return {
+        ...route,
+        sign: async (_method, _url, body) => ({ ...await signer.sign(body, now()) }),
+      };
+    }
     return {
       ...route,
-      sign: async (body) => ({ ...await signer.sign(body, Math.floor(Date.now() / 1000)) }),
+      sign: async (method, url, body) => ({
+        ...await signer.signRequest({ method, url, body }, now()),
+      }),
     };
   };
   const fallback = config.route === undefined ? undefined : await build("*", config.route);

@@ -167,6 +167,7 @@ export function parseCommand(sources: ConfigSources): Command {
       : { cacheFile: options.string("cache-file")! }),
     breakerFailures: options.count("breaker-failures"),
     breakerCooldownMs: options.duration("breaker-cooldown"),
+    ...(options.choice("signature-scheme") === "v1" ? { signatureScheme: "v1" as const } : {}),
     envSecrets,
     warnings,
   };

@@ -102,6 +102,14 @@ const OPTION_TABLE = [
     help: "sign requests (X-Extauth-Signature) with this secret",
   },
   {
+    name: "signature-scheme",
+    kind: "enum",
+    arg: "v2|v1",
+    choices: ["v2", "v1"],
+    fallback: "v2",
+    help: "signed requests: v2, or v1 (deprecated: replayable to another endpoint)",
+  },
+  {
     name: "basic-auth-file",
     kind: "string",
     arg: "FILE",

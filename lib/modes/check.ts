@@ -159,7 +159,13 @@ export async function runCheck(
       : target.headers[name];
     print(`${name}: ${value}`);
   }
-  if (target.sign) print("X-Extauth-Timestamp, X-Extauth-Signature: (signed)");
+  if (target.sign) {
+    print(
+      config.signatureScheme === "v1"
+        ? "X-Extauth-Timestamp, X-Extauth-Signature: (signed, v1, deprecated)"
+        : "X-Extauth-Signature: (signed, v2)",
+    );
+  }
   print(`Content-Type: ${target.contract.contentType}`);
   print(`body: ${target.contract.maskedBody(request)}`);
   const started = performance.now();

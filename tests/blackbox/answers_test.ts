@@ -287,6 +287,90 @@ for (const runner of runners()) {
         },
       );
 
+      it(
+        "refuses an answer with both Content-Length and Transfer-Encoding, either order",
+        T,
+        async () => {
+          // Declares 17 bytes and chunked, then streams chunks for as long as it is read (up
+          // to 64 MiB, so that a program that reads it all still ends). The old code read it
+          // whole, its declared length being under the cap: 2 GB of RSS for an endless one.
+          const TOTAL = 64 * 1024 * 1024;
+          for (const order of ["Content-Length first", "Transfer-Encoding first"]) {
+            const cl = "Content-Length: 17\r\n";
+            const te = "Transfer-Encoding: chunked\r\n";
+            let sent = 0;
+            let hungUp!: () => void;
+            const closed = new Promise<void>((resolve) => hungUp = resolve);
+            const server = createTcpServer((socket) => {
+              socket.on("error", () => {});
+              socket.on("close", () => hungUp());
+              socket.once("data", () => {
+                socket.write(
+                  "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" +
+                    (order === "Content-Length first" ? cl + te : te + cl) + "\r\n",
+                );
+                const chunk = Buffer.from(`10000\r\n${" ".repeat(0x10000)}\r\n`);
+                const pump = () => {
+                  while (!socket.destroyed && sent < TOTAL) {
+                    sent += 0x10000;
+                    if (!socket.write(chunk)) return void socket.once("drain", pump);
+                  }
+                  if (!socket.destroyed) socket.end("0\r\n\r\n");
+                };
+                pump();
+              });
+            });
+            await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+            const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+            try {
+              await withExtauth(runner, ["--url", url, ...QUIET], {}, async (p) => {
+                assertReply(await p.request("auth:alice:example.com:pw"), ERROR, order);
+                // The program hung up long before the server had sent what it would.
+                await closed;
+                assert.ok(sent < TOTAL, `${order}: read ${sent} bytes, all of them`);
+                assert.equal(await p.finish(), 0);
+                assert.deepEqual(
+                  backendErrors(p.stderr).map((l) => l.replace(/after [\d.]+ ms/, "")),
+                  [
+                    "auth alice@example.com: backend error : HTTP 200, malformed answer: " +
+                    "both Content-Length and Transfer-Encoding",
+                  ],
+                  order,
+                );
+              });
+            } finally {
+              await new Promise((r) => server.close(r));
+            }
+          }
+        },
+      );
+
+      it("reads no more than the declared length when more is sent", T, async () => {
+        // 17 bytes declared, then 1 MiB more on the same connection, as if a second answer.
+        const server = createTcpServer((socket) => {
+          socket.on("error", () => {});
+          socket.once("data", () =>
+            socket.end(
+              'HTTP/1.1 200 OK\r\nContent-Length: 17\r\n\r\n{"success": true}' +
+                'HTTP/1.1 200 OK\r\nContent-Length: 18\r\n\r\n{"success": false}' +
+                " ".repeat(1 << 20),
+            ));
+        });
+        await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+        const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+        try {
+          await withExtauth(runner, ["--url", url, ...QUIET], {}, async (p) => {
+            // The excess is never taken for the next request's answer.
+            assertReply(await p.request("auth:alice:example.com:pw"), TRUE, "first");
+            assertReply(await p.request("auth:bob:example.com:pw"), TRUE, "second");
+            assert.equal(await p.finish(), 0);
+            assert.deepEqual(backendErrors(p.stderr), []);
+          });
+        } finally {
+          await new Promise((r) => server.close(r));
+        }
+      });
+
       it("never inflates a compressed answer it did not ask for", T, async () => {
         api.on((_req, _body, res) => {
           res.writeHead(200, { "Content-Type": "application/json", "Content-Encoding": "gzip" });
