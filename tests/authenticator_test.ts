@@ -8,7 +8,7 @@ import {
   type SetpassFailure,
   setpassFailureFor,
 } from "../lib/auth/pipeline.ts";
-import type { Clock } from "../lib/api/backend.ts";
+import type { Clock } from "../lib/core/clock.ts";
 import { parseCommand } from "../lib/cli/config.ts";
 import { createLogger } from "../lib/log/logger.ts";
 import { createRouter } from "../lib/api/router.ts";

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { type Clock, sleep, SYSTEM_CLOCK } from "../core/clock.ts";
 import { concatBytes } from "../core/bytes.ts";
 import type { Contract, Interpretation } from "./contracts.ts";
 import { createMask, type Mask } from "../log/mask.ts";
@@ -104,32 +105,6 @@ export function classifyFetchError(error: unknown): { failure: FailureKind; caus
 function oneLine(text: string): string {
   const line = text.replace(/\s+/g, " ").trim();
   return line.length > 200 ? `${line.slice(0, 200)}…` : line;
-}
-
-/**
- * The time a request waits on: a monotonic clock and a timer. The program
- * uses {@linkcode SYSTEM_CLOCK}; tests pass one whose time they move, so
- * that timeouts, backoffs and deadlines are exercised without waiting.
- */
-export interface Clock {
-  /** Milliseconds on a monotonic clock. */
-  now(): number;
-  /** Calls `fn` once after `ms`; returns a function that cancels the call. */
-  after(ms: number, fn: () => void): () => void;
-}
-
-/** `performance.now()` and `setTimeout`. */
-export const SYSTEM_CLOCK: Clock = {
-  now: () => performance.now(),
-  after(ms, fn) {
-    const timer = setTimeout(fn, ms);
-    return () => clearTimeout(timer);
-  },
-};
-
-/** Resolves after `ms` on the clock. */
-function sleep(clock: Clock, ms: number): Promise<void> {
-  return new Promise((resolve) => clock.after(ms, resolve));
 }
 
 /** Whether a failed attempt may be repeated. */

@@ -7,7 +7,8 @@
  */
 
 import type { CacheMark, OutageCache } from "../cache/memory_cache.ts";
-import { askApi, type Clock, type Outcome, type Policy, SYSTEM_CLOCK } from "../api/backend.ts";
+import { askApi, type Outcome, type Policy } from "../api/backend.ts";
+import { type Clock, SYSTEM_CLOCK } from "../core/clock.ts";
 import { CircuitBreaker } from "./breaker.ts";
 import { fetchFor } from "../api/fetchers.ts";
 import type { Logger } from "../log/logger.ts";

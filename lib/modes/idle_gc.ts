@@ -8,7 +8,7 @@
  * @module
  */
 
-import { type Clock, SYSTEM_CLOCK } from "../api/backend.ts";
+import { type Clock, SYSTEM_CLOCK } from "../core/clock.ts";
 
 /** What {@linkcode startIdleCollector} returns. */
 export interface IdleCollector {

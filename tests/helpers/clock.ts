@@ -1,8 +1,11 @@
 /**
- * Clocks for tests, in the shape of backend.ts's `Clock`, so that timeouts,
+ * Clocks for tests, in the shape of `Clock` (lib/core/clock.ts), so that timeouts,
  * backoffs, deadlines and breaker cooldowns run without waiting real time.
  */
-import type { Clock } from "../../lib/api/backend.ts";
+import type { Clock } from "../../lib/core/clock.ts";
+
+/** The wall-clock time at which the test clocks start (2026-01-01). */
+const WALL_START = Date.UTC(2026, 0, 1);
 
 /** A clock that moves only when the test calls `advance`, firing the timers that fall due. */
 export function manualClock(): Clock & { advance(ms: number): void } {
@@ -10,6 +13,7 @@ export function manualClock(): Clock & { advance(ms: number): void } {
   const timers = new Set<{ readonly at: number; readonly fn: () => void }>();
   return {
     now: () => time,
+    wall: () => WALL_START + time,
     after(ms, fn) {
       const timer = { at: time + ms, fn };
       timers.add(timer);
@@ -35,6 +39,7 @@ export function instantClock(): Clock {
   let time = 0;
   return {
     now: () => time,
+    wall: () => WALL_START + time,
     after(ms, fn) {
       let live = true;
       setTimeout(() => {
