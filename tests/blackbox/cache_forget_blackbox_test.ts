@@ -202,7 +202,8 @@ for (const runner of runners()) {
       const mount = join(dir, `tmpfs-${++files}`);
       mkdirSync(mount);
       try {
-        execFileSync("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", mount]);
+        // mode=0700: a tmpfs root is 1777 by default, a folder the cache file refuses.
+        execFileSync("mount", ["-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", mount]);
       } catch (error) {
         rmSync(mount, { recursive: true, force: true });
         return t.skip(`cannot mount a tmpfs here: ${(error as Error).message}`);

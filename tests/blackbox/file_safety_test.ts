@@ -375,7 +375,7 @@ function suite(runner: Runner) {
       file,
     ];
     const cacheWarning = (file: string, problem: string) =>
-      `WARN  cannot use --cache-file ${file}: ${problem}; using an in-process cache instead`;
+      `ERROR cannot use --cache-file ${file}: ${problem}; no outage cache until it can be used`;
 
     it("--cache-file as a link to a root file: the file stays as it was", opts, async () => {
       const empty = rootFile(0o600, "");
