@@ -1,5 +1,5 @@
 /**
- * Every config file example in README.md and docs/*.md starts the real
+ * Every config file example in README.md and docs/**\/*.md starts the real
  * program (audit item 6b: README's own example exited 2). An example is the
  * ```json fence right after a line `<!-- config-example -->`. Each path it
  * names under a `*-file` key (and each file of `header-file`) is moved into a
@@ -37,9 +37,8 @@ function examplesIn(file: string): { where: string; text: string }[] {
 
 const EXAMPLES = [
   ...examplesIn("README.md"),
-  ...readdirSync(join(REPO_ROOT, "docs")).filter((f) => f.endsWith(".md")).flatMap((f) =>
-    examplesIn(`docs/${f}`)
-  ),
+  ...readdirSync(join(REPO_ROOT, "docs"), { recursive: true, encoding: "utf8" })
+    .filter((f) => f.endsWith(".md")).sort().flatMap((f) => examplesIn(join("docs", f))),
 ];
 
 /** Test content for the file a key names. */
@@ -83,7 +82,7 @@ function localise(value: unknown, dir: string, key = ""): unknown {
 
 describe("README's config examples", () => {
   it("are found (the marker is in place)", () => {
-    assert.ok(EXAMPLES.length >= 1, "no <!-- config-example --> in README.md");
+    assert.ok(EXAMPLES.length >= 1, "no <!-- config-example --> in README.md or docs/");
   });
 });
 
