@@ -1,6 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { AuthCache, type AuthCacheOptions } from "../lib/cache/memory_cache.ts";
+import { readClock } from "./helpers/clock.ts";
 
 const SERVER = "example.com";
 
@@ -13,7 +14,7 @@ async function makeCache(
     ttlMs: 1_000,
     staleTtlMs: 10_000,
     maxEntries: 100,
-    now: () => clock.now,
+    clock: readClock(() => clock.now),
     ...options,
   });
   return { cache, clock };

@@ -1,6 +1,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { ANSWER_LIMIT, askApi, classifyFetchError, type Policy } from "../lib/api/backend.ts";
+import { askApi, type Policy } from "../lib/api/backend.ts";
+import { ANSWER_LIMIT } from "../lib/api/attempt.ts";
 import { FORM_STATUS_CONTRACT, JSON_CONTRACT } from "../lib/api/contracts.ts";
 import type { AuthRequest } from "../lib/core/request.ts";
 import type { Target } from "../lib/api/router.ts";
@@ -272,33 +273,5 @@ describe("askApi without an API", () => {
     );
     assert.equal(outcome.kind, "error");
     if (outcome.kind === "error") assert.equal(outcome.failure, "dns", outcome.cause);
-  });
-});
-
-describe("classifyFetchError", () => {
-  it("reads Deno's and Bun's wording", () => {
-    assert.equal(
-      classifyFetchError(
-        new TypeError(
-          "error sending request: tcp connect error: Connection refused (os error 111)",
-        ),
-      ).failure,
-      "refused",
-    );
-    assert.equal(
-      classifyFetchError(
-        Object.assign(new TypeError("Unable to connect"), { code: "ECONNREFUSED" }),
-      ).failure,
-      "refused",
-    );
-    assert.equal(
-      classifyFetchError(new TypeError("invalid peer certificate: UnknownIssuer")).failure,
-      "tls",
-    );
-    assert.equal(
-      classifyFetchError(Object.assign(new Error("x"), { name: "TimeoutError" })).failure,
-      "timeout",
-    );
-    assert.equal(classifyFetchError("weird").failure, "network");
   });
 });

@@ -6,6 +6,8 @@ import {
   type BreakerState,
   CircuitBreaker,
 } from "../lib/auth/breaker.ts";
+import { SYSTEM_CLOCK } from "../lib/core/clock.ts";
+import { readClock } from "./helpers/clock.ts";
 
 /** A breaker on a clock the test moves by hand, recording every onChange call. */
 function makeBreaker(options: Partial<BreakerOptions> = {}) {
@@ -14,7 +16,7 @@ function makeBreaker(options: Partial<BreakerOptions> = {}) {
   const breaker = new CircuitBreaker({
     failures: 3,
     cooldownMs: 5_000,
-    now: () => clock.now,
+    clock: readClock(() => clock.now),
     onChange: (state, detail) => changes.push([state, detail]),
     ...options,
   });
@@ -180,8 +182,8 @@ describe("CircuitBreaker", () => {
     assert.equal(breaker.state, "closed");
   });
 
-  it("works with the default clock", () => {
-    const breaker = new CircuitBreaker({ failures: 1, cooldownMs: 60_000 });
+  it("works with the system clock", () => {
+    const breaker = new CircuitBreaker({ failures: 1, cooldownMs: 60_000, clock: SYSTEM_CLOCK });
     breaker.failure();
     assert.equal(breaker.allow(), false);
     assert.ok(breaker.retryInMs > 0 && breaker.retryInMs <= 60_000);
@@ -197,15 +199,23 @@ describe("CircuitBreaker", () => {
         [{ failures: 1, cooldownMs: 1, probeTimeoutMs: -5 }, /probeTimeoutMs .* got -5/],
       ] as const
     ) {
-      assert.throws(() => new CircuitBreaker(options), (error: unknown) => {
-        assert.ok(error instanceof RangeError);
-        assert.match(error.message, /^Cannot create circuit breaker: /);
-        assert.match(error.message, message);
-        return true;
-      });
+      assert.throws(
+        () => new CircuitBreaker({ ...options, clock: SYSTEM_CLOCK }),
+        (error: unknown) => {
+          assert.ok(error instanceof RangeError);
+          assert.match(error.message, /^Cannot create circuit breaker: /);
+          assert.match(error.message, message);
+          return true;
+        },
+      );
     }
     assert.doesNotThrow(() =>
-      new CircuitBreaker({ failures: 1, cooldownMs: 1, probeTimeoutMs: Infinity })
+      new CircuitBreaker({
+        failures: 1,
+        cooldownMs: 1,
+        probeTimeoutMs: Infinity,
+        clock: SYSTEM_CLOCK,
+      })
     );
   });
 });

@@ -6,7 +6,7 @@ import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { classifyFetchError } from "../lib/api/backend.ts";
+import { classifyFetchError } from "../lib/api/failures.ts";
 import { writeAll } from "../lib/runtime/common.ts";
 import { detectRuntime } from "../lib/runtime/mod.ts";
 

@@ -5,6 +5,7 @@ import type { Protocol, Verdict } from "../lib/wire/protocol.ts";
 import { createLogger, type Logger, silentLogger } from "../lib/log/logger.ts";
 import { parseRequest } from "../lib/core/request.ts";
 import { EJABBERD, PROSODY, serve, type ServeResult } from "../lib/wire/serve_loop.ts";
+import { createReplyPolicy, type ReplyPolicy } from "../lib/auth/reply_policy.ts";
 import { concatBytes, prng, streamOf } from "./helpers/bytes.ts";
 
 const encoder = new TextEncoder();
@@ -23,29 +24,34 @@ function randomChunks(input: Uint8Array, random: () => number, maxSize: number):
 const frames = (...texts: string[]): Uint8Array =>
   concatBytes(texts.map((t) => encodeFrame(bytes(t))));
 
+/** The reply policy of ejabberd's mode under `--on-error` (the stub's and the loop's). */
+const policyFor = (onError: "error" | "false"): ReplyPolicy =>
+  createReplyPolicy({ server: "ejabberd", onError });
+const DEFAULT_POLICY = policyFor("error");
+
 /**
  * The handler stub used throughout: the real parser, and a verdict chosen by
- * the user name. User "boom" makes it throw, user "err" answers error.
+ * the user name. User "boom" makes it throw, user "err" answers as the reply
+ * policy answers an API that cannot answer (error, unless --on-error false).
  */
-function stubVerdict(payload: Uint8Array): Verdict {
+function stubVerdict(payload: Uint8Array, policy: ReplyPolicy = DEFAULT_POLICY): Verdict {
   const parsed = parseRequest(payload);
   if (!parsed.ok) return "false";
-  const { user, password } = parsed.request;
+  const { op, user, password } = parsed.request;
   if (user === "boom") throw new Error("handler exploded");
-  if (user === "err") return "error";
+  if (user === "err") return policy.error(op);
   if (password !== undefined) return password === "good" ? "true" : "false";
   return user === "alice" ? "true" : "false";
 }
 
-/** What the stub makes serve() reply: a throw becomes error, then on-error applies. */
+/** What the stub makes serve() reply: a throw is answered as the reply policy says. */
 function expectedVerdict(payload: Uint8Array, onError: "error" | "false"): Verdict {
-  let verdict: Verdict;
+  const policy = policyFor(onError);
   try {
-    verdict = stubVerdict(payload);
+    return stubVerdict(payload, policy);
   } catch {
-    verdict = "error";
+    return policy.thrown(payload);
   }
-  return verdict === "error" && onError === "false" ? "false" : verdict;
 }
 
 interface Run {
@@ -60,7 +66,6 @@ async function run(
   options: {
     protocol?: Protocol;
     onError?: "error" | "false";
-    errorStands?: (payload: Uint8Array) => boolean;
     handle?: (payload: Uint8Array) => Promise<Verdict>;
     write?: (bytes: Uint8Array) => void;
   } = {},
@@ -69,9 +74,11 @@ async function run(
   const logs: string[] = [];
   let handled = 0;
   const logger: Logger = createLogger({ level: "debug", sink: (line) => logs.push(line) });
+  const policy = policyFor(options.onError ?? "error");
   // A throw of the stub becomes a rejected promise, as from an async handler.
   const handle = options.handle ??
-    ((payload: Uint8Array) => new Promise<Verdict>((resolve) => resolve(stubVerdict(payload))));
+    ((payload: Uint8Array) =>
+      new Promise<Verdict>((resolve) => resolve(stubVerdict(payload, policy))));
   const result = await serve({
     input: streamOf(input instanceof Uint8Array ? [input] : input),
     write: options.write ?? ((b) => writes.push(b.slice())),
@@ -81,8 +88,7 @@ async function run(
     },
     protocol: options.protocol ?? EJABBERD,
     logger,
-    onError: options.onError ?? "error",
-    ...(options.errorStands ? { errorStands: options.errorStands } : {}),
+    replies: policy,
   });
   return { result, writes, logs, handled };
 }
@@ -177,11 +183,8 @@ describe("serve: ejabberd protocol", () => {
   });
 
   it("keeps an error that must stand (ejabberd's setpass) whatever onError says", async () => {
-    const input = frames("auth:err:example.com:good", "auth:boom:example.com:good");
-    const { writes } = await run(input, {
-      onError: "false",
-      errorStands: (payload) => new TextDecoder().decode(payload).includes("err"),
-    });
+    const input = frames("setpass:err:example.com:good", "auth:boom:example.com:good");
+    const { writes } = await run(input, { onError: "false" });
     assert.deepEqual(arrays(writes), [E, F]);
   });
 
@@ -235,7 +238,7 @@ describe("serve: stdout closed", () => {
       },
       protocol: EJABBERD,
       logger: createLogger({ level: "info", sink: (line) => logs.push(line) }),
-      onError: "error",
+      replies: DEFAULT_POLICY,
     });
     assert.deepEqual(result, { requests: 1, reason: "stdout-closed" });
     assert.equal(handled, 1, "no request is handled after stdout closed");
@@ -424,7 +427,7 @@ describe("serve: logging", () => {
       handle: (payload) => Promise.resolve(stubVerdict(payload)),
       protocol: EJABBERD,
       logger: silentLogger,
-      onError: "error",
+      replies: DEFAULT_POLICY,
     });
     assert.deepEqual(arrays(writes), [E]);
     assert.equal(result.reason, "eof");

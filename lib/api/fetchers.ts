@@ -8,7 +8,7 @@
  */
 
 import { ConfigError } from "../core/config_error.ts";
-import { isIdempotent, type Operation } from "../core/operations.ts";
+import { isRetrySafe, type Operation } from "../core/operations.ts";
 import type { Runtime } from "../runtime/mod.ts";
 
 /** The two `fetch` functions the pipeline uses. */
@@ -67,5 +67,5 @@ export function fetchFor(
   fetchers: { readonly fetch: typeof fetch; readonly fetchOnce?: typeof fetch },
   op: Operation,
 ): typeof fetch {
-  return isIdempotent(op) ? fetchers.fetch : fetchers.fetchOnce ?? fetchers.fetch;
+  return isRetrySafe(op) ? fetchers.fetch : fetchers.fetchOnce ?? fetchers.fetch;
 }

@@ -9,6 +9,7 @@
  */
 
 import { checkNumber } from "../core/check_number.ts";
+import type { Clock } from "../core/clock.ts";
 
 /**
  * `"closed"`: requests go to the API. `"open"`: requests are refused at once.
@@ -37,8 +38,8 @@ export interface BreakerOptions {
    * another probe is allowed (a guard against a lost report). Default: never.
    */
   readonly probeTimeoutMs?: number;
-  /** The clock, in milliseconds; defaults to the monotonic `performance.now()`. */
-  readonly now?: () => number;
+  /** The clock whose monotonic time the cooldown runs on (the program's one clock). */
+  readonly clock: Clock;
   /**
    * Called once when the breaker opens (`"open"`) and once when it closes
    * again (`"closed"`); a failed probe keeps it open and is not reported.
@@ -57,7 +58,9 @@ export interface BreakerOptions {
  * ```ts
  * import assert from "node:assert/strict";
  * import { CircuitBreaker } from "./breaker.ts";
+ * import { SYSTEM_CLOCK } from "../core/clock.ts";
  * const breaker = new CircuitBreaker({
+ *   clock: SYSTEM_CLOCK,
  *   failures: 5,
  *   cooldownMs: 5_000,
  *   onChange: (state, { failures }) => console.error(`breaker ${state} after ${failures} errors`),
@@ -80,7 +83,7 @@ export class CircuitBreaker {
   readonly #threshold: number;
   readonly #cooldownMs: number;
   readonly #probeTimeoutMs: number;
-  readonly #now: () => number;
+  readonly #clock: Clock;
   readonly #onChange: ((state: BreakerState, detail: BreakerChange) => void) | undefined;
   #state: BreakerState = "closed";
   #failures = 0;
@@ -99,7 +102,8 @@ export class CircuitBreaker {
    * ```ts
    * import assert from "node:assert/strict";
    * import { CircuitBreaker } from "./breaker.ts";
-   * const breaker = new CircuitBreaker({ failures: 0, cooldownMs: 5_000 });
+   * import { SYSTEM_CLOCK } from "../core/clock.ts";
+   * const breaker = new CircuitBreaker({ failures: 0, cooldownMs: 5_000, clock: SYSTEM_CLOCK });
    * breaker.failure();
    * assert.equal(breaker.allow(), true);
    * ```
@@ -113,8 +117,7 @@ export class CircuitBreaker {
     this.#threshold = options.failures;
     this.#cooldownMs = options.cooldownMs;
     this.#probeTimeoutMs = options.probeTimeoutMs ?? Infinity;
-    const clock = options.now;
-    this.#now = clock === undefined ? () => performance.now() : () => clock();
+    this.#clock = options.clock;
     this.#onChange = options.onChange;
   }
 
@@ -127,7 +130,9 @@ export class CircuitBreaker {
    * ```ts
    * import assert from "node:assert/strict";
    * import { CircuitBreaker } from "./breaker.ts";
-   * assert.equal(new CircuitBreaker({ failures: 5, cooldownMs: 5_000 }).state, "closed");
+   * import { SYSTEM_CLOCK } from "../core/clock.ts";
+   * const breaker = new CircuitBreaker({ failures: 5, cooldownMs: 5_000, clock: SYSTEM_CLOCK });
+   * assert.equal(breaker.state, "closed");
    * ```
    */
   get state(): BreakerState {
@@ -142,16 +147,17 @@ export class CircuitBreaker {
    * ```ts
    * import assert from "node:assert/strict";
    * import { CircuitBreaker } from "./breaker.ts";
-   * let clock = 0;
-   * const breaker = new CircuitBreaker({ failures: 1, cooldownMs: 5_000, now: () => clock });
+   * let time = 0;
+   * const clock = { now: () => time, wall: () => time, after: () => () => {} };
+   * const breaker = new CircuitBreaker({ failures: 1, cooldownMs: 5_000, clock });
    * breaker.failure();
-   * clock = 2_000;
+   * time = 2_000;
    * assert.equal(breaker.retryInMs, 3000);
    * ```
    */
   get retryInMs(): number {
     if (this.#state !== "open") return 0;
-    return Math.max(0, this.#openedAt + this.#cooldownMs - this.#now());
+    return Math.max(0, this.#openedAt + this.#cooldownMs - this.#clock.now());
   }
 
   /**
@@ -164,7 +170,8 @@ export class CircuitBreaker {
    * ```ts
    * import assert from "node:assert/strict";
    * import { CircuitBreaker } from "./breaker.ts";
-   * const breaker = new CircuitBreaker({ failures: 1, cooldownMs: 5_000 });
+   * import { SYSTEM_CLOCK } from "../core/clock.ts";
+   * const breaker = new CircuitBreaker({ failures: 1, cooldownMs: 5_000, clock: SYSTEM_CLOCK });
    * assert.equal(breaker.allow(), true);
    * breaker.failure();
    * assert.equal(breaker.allow(), false);
@@ -175,14 +182,14 @@ export class CircuitBreaker {
       case "closed":
         return true;
       case "open": {
-        const now = this.#now();
+        const now = this.#clock.now();
         if (now - this.#openedAt < this.#cooldownMs) return false;
         this.#state = "half-open";
         this.#probeAt = now;
         return true;
       }
       case "half-open": {
-        const now = this.#now();
+        const now = this.#clock.now();
         if (now - this.#probeAt < this.#probeTimeoutMs) return false;
         this.#probeAt = now;
         return true;
@@ -198,10 +205,11 @@ export class CircuitBreaker {
    * ```ts
    * import assert from "node:assert/strict";
    * import { CircuitBreaker } from "./breaker.ts";
-   * let clock = 0;
-   * const breaker = new CircuitBreaker({ failures: 1, cooldownMs: 5_000, now: () => clock });
+   * let time = 0;
+   * const clock = { now: () => time, wall: () => time, after: () => () => {} };
+   * const breaker = new CircuitBreaker({ failures: 1, cooldownMs: 5_000, clock });
    * breaker.failure();
-   * clock = 5_000;
+   * time = 5_000;
    * assert.equal(breaker.allow(), true);
    * breaker.success();
    * assert.equal(breaker.state, "closed");
@@ -215,7 +223,7 @@ export class CircuitBreaker {
     this.#onChange?.("closed", {
       failures,
       cooldownMs: this.#cooldownMs,
-      openMs: Math.max(0, this.#now() - this.#firstOpenedAt),
+      openMs: Math.max(0, this.#clock.now() - this.#firstOpenedAt),
     });
   }
 
@@ -227,7 +235,8 @@ export class CircuitBreaker {
    * ```ts
    * import assert from "node:assert/strict";
    * import { CircuitBreaker } from "./breaker.ts";
-   * const breaker = new CircuitBreaker({ failures: 3, cooldownMs: 5_000 });
+   * import { SYSTEM_CLOCK } from "../core/clock.ts";
+   * const breaker = new CircuitBreaker({ failures: 3, cooldownMs: 5_000, clock: SYSTEM_CLOCK });
    * breaker.failure();
    * breaker.failure();
    * breaker.failure();
@@ -241,7 +250,7 @@ export class CircuitBreaker {
       case "closed":
         if (this.#failures < this.#threshold) return;
         this.#state = "open";
-        this.#firstOpenedAt = this.#openedAt = this.#now();
+        this.#firstOpenedAt = this.#openedAt = this.#clock.now();
         this.#onChange?.("open", {
           failures: this.#failures,
           cooldownMs: this.#cooldownMs,
@@ -250,7 +259,7 @@ export class CircuitBreaker {
         return;
       case "half-open":
         this.#state = "open";
-        this.#openedAt = this.#now();
+        this.#openedAt = this.#clock.now();
         return;
       case "open":
         // A request let through before the breaker opened: the cooldown stands.

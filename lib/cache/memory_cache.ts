@@ -15,6 +15,7 @@
  */
 
 import { checkNumber } from "../core/check_number.ts";
+import { type Clock, SYSTEM_CLOCK } from "../core/clock.ts";
 import { type CachedOperation, hasPassword } from "../core/operations.ts";
 
 /**
@@ -138,8 +139,12 @@ export interface AuthCacheOptions {
   readonly staleTtlMs: number;
   /** The most users remembered at once (`--cache-size`); 0 disables the cache. */
   readonly maxEntries: number;
-  /** The clock, in milliseconds; defaults to the monotonic `performance.now()`. */
-  readonly now?: () => number;
+  /**
+   * The clock whose monotonic time the windows run on: the program's one clock, which
+   * serving passes. Optional only for `openSharedCache`'s check of the options, which keeps
+   * no entry; without it, {@linkcode SYSTEM_CLOCK}.
+   */
+  readonly clock?: Clock;
 }
 
 /** What the cache knows about one user. Holds MACs and times only. */
@@ -215,7 +220,7 @@ export function toKey(mac: ArrayBuffer | Uint8Array): string {
  *   ttlMs: 60_000,
  *   staleTtlMs: 3_600_000,
  *   maxEntries: 10_000,
- *   now: () => 0,
+ *   clock: { now: () => 0, wall: () => 0, after: () => () => {} },
  * });
  * await cache.remember("auth", "alice", "example.com", "s3cret");
  * const right = await cache.lookup("auth", "alice", "example.com", "s3cret", "fresh");
@@ -249,8 +254,8 @@ export class AuthCache implements OutageCache {
     this.ttlMs = options.ttlMs;
     this.staleMs = Math.max(options.ttlMs, options.staleTtlMs);
     this.maxEntries = options.maxEntries;
-    const clock = options.now;
-    this.now = clock === undefined ? () => performance.now() : () => clock();
+    const clock = options.clock ?? SYSTEM_CLOCK;
+    this.now = () => clock.now();
   }
 
   /**
@@ -308,15 +313,15 @@ export class AuthCache implements OutageCache {
    * ```ts
    * import assert from "node:assert/strict";
    * import { AuthCache } from "./memory_cache.ts";
-   * let clock = 0;
+   * let time = 0;
    * const cache = await AuthCache.create({
    *   ttlMs: 1_000,
    *   staleTtlMs: 10_000,
    *   maxEntries: 100,
-   *   now: () => clock,
+   *   clock: { now: () => time, wall: () => time, after: () => () => {} },
    * });
    * await cache.remember("isuser", "alice", "example.com");
-   * clock = 5_000;
+   * time = 5_000;
    * assert.deepEqual(await cache.lookup("isuser", "alice", "example.com", undefined, "fresh"), { hit: false });
    * assert.deepEqual(await cache.lookup("isuser", "alice", "example.com", undefined, "stale"), { hit: true, ageMs: 5000 });
    * ```
@@ -368,7 +373,8 @@ export class AuthCache implements OutageCache {
    * ```ts
    * import assert from "node:assert/strict";
    * import { AuthCache } from "./memory_cache.ts";
-   * const options = { ttlMs: 60_000, staleTtlMs: 0, maxEntries: 10, now: () => 0 };
+   * const clock = { now: () => 0, wall: () => 0, after: () => () => {} };
+   * const options = { ttlMs: 60_000, staleTtlMs: 0, maxEntries: 10, clock };
    * const cache = await AuthCache.create(options);
    * await cache.remember("auth", "alice", "example.com", "s3cret");
    * const exists = await cache.lookup("isuser", "alice", "example.com", undefined, "fresh");

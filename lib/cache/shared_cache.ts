@@ -52,6 +52,7 @@ import {
   toKey,
 } from "./memory_cache.ts";
 import { checkNumber } from "../core/check_number.ts";
+import type { Clock } from "../core/clock.ts";
 import type { Logger } from "../log/logger.ts";
 import { type CachedOperation, hasPassword } from "../core/operations.ts";
 import type { SqlDatabase, SqliteError, SqlStatement } from "../runtime/sqlite.ts";
@@ -95,6 +96,8 @@ export interface SharedCacheOptions {
   readonly sqlite: SqliteModule;
   /** Wall-clock milliseconds; defaults to `Date.now()`. */
   readonly now?: () => number;
+  /** The program's one clock (serving passes it). */
+  readonly clock?: Clock;
 }
 
 const MISS: CacheLookup = { hit: false };

@@ -45,6 +45,10 @@ export interface Config extends RoutingConfig {
   readonly timeoutMs: number;
   readonly deadlineMs: number;
   readonly retries: number;
+  /**
+   * `--on-error` as given, or its default; what it means per server (MongooseIM never gets
+   * error) is the reply policy's (`auth/reply_policy.ts`).
+   */
   readonly onError: "error" | "false";
   readonly logLevel: LogLevel;
   readonly logFile?: string;
@@ -132,7 +136,7 @@ export function parseCommand(sources: ConfigSources): Command {
 
   const protocol: ProtocolName = options.choice("protocol");
   const contract = options.choice("contract");
-  const { timeoutMs, serverKind, mongooseim, onError, deadlineMs } = resolveTiming(
+  const { timeoutMs, serverKind, onError, deadlineMs } = resolveTiming(
     options,
     protocol,
   );
@@ -155,7 +159,7 @@ export function parseCommand(sources: ConfigSources): Command {
     timeoutMs,
     deadlineMs,
     retries: options.count("retries"),
-    onError: mongooseim ? "false" : onError,
+    onError,
     logLevel,
     ...(logFile === undefined ? {} : { logFile }),
     ...(caFile === undefined ? {} : { caFile }),

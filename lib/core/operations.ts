@@ -1,11 +1,13 @@
 /**
  * The operations ejabberd sends to an extauth program, and everything the
  * program knows about each, in one table. Every other module reads its
- * column here: `request.ts` (which carry a password), `backend.ts` (which may
- * be retried), `authenticator.ts` and the caches (which answers are
- * remembered, which forget a user), `contracts.ts` (endpoint names), `check`
- * and `config.ts` (names in help and errors). A new operation (ejabberd's
- * `certauth`) is one more row.
+ * column here: `request.ts` (which carry a password), `api/retry.ts` and
+ * `api/fetchers.ts` (which may be sent twice, through {@linkcode isRetrySafe}),
+ * the pipeline and the caches (which answers are remembered, which forget a
+ * user), `contracts.ts` (endpoint names), `check` and `config.ts` (names in
+ * help and errors). The reply to a refusal, per server, is the reply
+ * policy's (`auth/reply_policy.ts`). A new operation (ejabberd's `certauth`)
+ * is one more row.
  *
  * @module
  */
@@ -39,15 +41,7 @@ export interface OperationSpec {
   readonly endpoints: { readonly json: string; readonly "form-status": string };
   /** What a `false` from the API means, in the words of `check` and the logs. */
   readonly falseMeans: string;
-  /**
-   * The reply to each server when the API answers false. ejabberd takes any
-   * true/false reply to `setpass` for success (and caches the new password),
-   * so a refused change is answered error there.
-   */
-  readonly refusedReply: { readonly [S in XmppServer]: "false" | "error" };
 }
-
-const FALSE_EVERYWHERE = { ejabberd: "false", prosody: "false", mongooseim: "false" } as const;
 
 /** Every operation, in the order README lists them, with its properties. */
 export const OPERATION_TABLE = {
@@ -61,7 +55,6 @@ export const OPERATION_TABLE = {
     conflictIsFalse: false,
     endpoints: { json: "login", "form-status": "check_password" },
     falseMeans: "wrong password or no such user",
-    refusedReply: FALSE_EVERYWHERE,
   },
   isuser: {
     password: false,
@@ -73,7 +66,6 @@ export const OPERATION_TABLE = {
     conflictIsFalse: false,
     endpoints: { json: "exists", "form-status": "user_exists" },
     falseMeans: "no such user",
-    refusedReply: FALSE_EVERYWHERE,
   },
   setpass: {
     password: true,
@@ -85,7 +77,6 @@ export const OPERATION_TABLE = {
     conflictIsFalse: false,
     endpoints: { json: "setpass", "form-status": "set_password" },
     falseMeans: "the API refused the password change",
-    refusedReply: { ejabberd: "error", prosody: "false", mongooseim: "false" },
   },
   tryregister: {
     password: true,
@@ -97,7 +88,6 @@ export const OPERATION_TABLE = {
     conflictIsFalse: true,
     endpoints: { json: "tryregister", "form-status": "register" },
     falseMeans: "registration not allowed (or the user exists)",
-    refusedReply: FALSE_EVERYWHERE,
   },
   removeuser: {
     password: false,
@@ -109,7 +99,6 @@ export const OPERATION_TABLE = {
     conflictIsFalse: false,
     endpoints: { json: "removeuser", "form-status": "remove_user" },
     falseMeans: "removal not allowed",
-    refusedReply: FALSE_EVERYWHERE,
   },
   removeuser3: {
     password: true,
@@ -121,7 +110,6 @@ export const OPERATION_TABLE = {
     conflictIsFalse: false,
     endpoints: { json: "removeuser3", "form-status": "remove_user_validate" },
     falseMeans: "removal not allowed (or wrong password)",
-    refusedReply: FALSE_EVERYWHERE,
   },
 } as const satisfies Readonly<Record<string, OperationSpec>>;
 
@@ -146,7 +134,7 @@ export const OPERATION_LIST: string = OPERATIONS.join(", ");
  * ```ts
  * import assert from "node:assert/strict";
  * import { specOf } from "./operations.ts";
- * assert.equal(specOf("tryregister").retrySafe, false);
+ * assert.equal(specOf("tryregister").kind, "change");
  * assert.equal(specOf("auth").endpoints.json, "login");
  * ```
  */
@@ -186,17 +174,19 @@ export function hasPassword(op: Operation): boolean {
 }
 
 /**
- * Tells whether an operation may reach the API twice (and so be retried).
+ * Tells whether an operation may reach the API twice: retried after a timeout or a 5xx,
+ * sent on a kept-alive connection. The one reader of the `retrySafe` column; the fetch
+ * choice (`api/fetchers.ts`) and the retry rule (`api/retry.ts`) both ask it.
  *
  * @example Only reads and setpass are retried
  * ```ts
  * import assert from "node:assert/strict";
- * import { isIdempotent } from "./operations.ts";
- * assert.equal(isIdempotent("auth"), true);
- * assert.equal(isIdempotent("tryregister"), false);
+ * import { isRetrySafe } from "./operations.ts";
+ * assert.equal(isRetrySafe("auth"), true);
+ * assert.equal(isRetrySafe("tryregister"), false);
  * ```
  */
-export function isIdempotent(op: Operation): boolean {
+export function isRetrySafe(op: Operation): boolean {
   return OPERATION_TABLE[op].retrySafe;
 }
 

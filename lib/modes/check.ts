@@ -6,8 +6,10 @@
  * @module
  */
 
-import { askApi, type FailureKind } from "../api/backend.ts";
+import { askApi } from "../api/backend.ts";
+import type { FailureKind } from "../api/failures.ts";
 import type { Config } from "../cli/config.ts";
+import { SYSTEM_CLOCK } from "../core/clock.ts";
 import { createFetch, fetchFor } from "../api/fetchers.ts";
 import { escapeControl } from "../log/logger.ts";
 import { createMask } from "../log/mask.ts";
@@ -122,6 +124,7 @@ export async function runCheck(
   runtime: Runtime,
   printLine: (line: string) => void,
 ): Promise<number> {
+  const clock = SYSTEM_CLOCK;
   const router = await createRouter(config, runtime.readFile);
   // On stderr: stdout is the report. (Header names only, never a value.)
   for (const warning of config.warnings) {
@@ -168,13 +171,19 @@ export async function runCheck(
   }
   print(`Content-Type: ${target.contract.contentType}`);
   print(`body: ${target.contract.maskedBody(request)}`);
-  const started = performance.now();
-  const outcome = await askApi(fetchFor(fetchers, check.op), target, {
-    timeoutMs: config.timeoutMs,
-    deadlineMs: config.deadlineMs,
-    retries: config.retries,
-  }, request);
-  const ms = (performance.now() - started).toFixed(1);
+  const started = clock.now();
+  const outcome = await askApi(
+    fetchFor(fetchers, check.op),
+    target,
+    {
+      timeoutMs: config.timeoutMs,
+      deadlineMs: config.deadlineMs,
+      retries: config.retries,
+    },
+    request,
+    clock,
+  );
+  const ms = (clock.now() - started).toFixed(1);
   if (outcome.kind === "answer") {
     print(`HTTP ${outcome.status} in ${ms} ms`);
     const refused = check.op === "setpass" && !outcome.value

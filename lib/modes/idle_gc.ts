@@ -8,7 +8,7 @@
  * @module
  */
 
-import { type Clock, SYSTEM_CLOCK } from "../core/clock.ts";
+import type { Clock } from "../core/clock.ts";
 
 /** What {@linkcode startIdleCollector} returns. */
 export interface IdleCollector {
@@ -24,7 +24,8 @@ export interface IdleCollectorOptions {
   readonly collect: () => void;
   /** How long a quiet spell must last before the collection (checked every `everyMs`). */
   readonly everyMs: number;
-  readonly clock?: Clock;
+  /** The program's one clock; its timer runs the checks. */
+  readonly clock: Clock;
 }
 
 /**
@@ -35,17 +36,19 @@ export interface IdleCollectorOptions {
  * ```ts
  * import assert from "node:assert/strict";
  * import { startIdleCollector } from "./idle_gc.ts";
+ * import { sleep, SYSTEM_CLOCK } from "../core/clock.ts";
  * let collected = 0;
- * const idle = startIdleCollector({ collect: () => collected++, everyMs: 10 });
+ * const clock = SYSTEM_CLOCK;
+ * const idle = startIdleCollector({ collect: () => collected++, everyMs: 10, clock });
  * idle.touch();
- * await new Promise((resolve) => setTimeout(resolve, 300));
+ * await sleep(clock, 300);
  * idle.stop();
  * assert.equal(collected, 1);
  * ```
  */
 export function startIdleCollector(options: IdleCollectorOptions): IdleCollector {
   const { collect, everyMs } = options;
-  const clock = options.clock ?? SYSTEM_CLOCK;
+  const { clock } = options;
   let active = false;
   let pending = false;
   let cancel: (() => void) | undefined;

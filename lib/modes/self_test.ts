@@ -7,6 +7,7 @@
  * @module
  */
 
+import { createReplyPolicy } from "../auth/reply_policy.ts";
 import { concatBytes } from "../core/bytes.ts";
 import { encodeFrame } from "../wire/ejabberd_frames.ts";
 import { silentLogger } from "../log/logger.ts";
@@ -85,7 +86,7 @@ export async function runSelfTest(): Promise<{ ok: boolean; summary: string }> {
     },
     protocol: EJABBERD,
     logger: silentLogger,
-    onError: "error",
+    replies: createReplyPolicy({ server: "ejabberd", onError: "error" }),
   });
   const wrong = CASES.filter(([, expected], i) => {
     const reply = replies[i];

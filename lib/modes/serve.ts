@@ -6,8 +6,10 @@
  * @module
  */
 
-import { AuthCache } from "../cache/memory_cache.ts";
-import { createAuthenticator, errorMustStand, setpassFailureFor } from "../auth/pipeline.ts";
+import { AuthCache, type OutageCache } from "../cache/memory_cache.ts";
+import { createAuthenticator } from "../auth/pipeline.ts";
+import { createReplyPolicy, errorAnswer, replySettingsOf } from "../auth/reply_policy.ts";
+import { type Clock, SYSTEM_CLOCK } from "../core/clock.ts";
 import { type Config, ConfigError } from "../cli/config.ts";
 import { formatDuration } from "../cli/duration.ts";
 import { describeProxy, proxyFor, type ProxySettings } from "../runtime/environment.ts";
@@ -15,7 +17,7 @@ import { startIdleCollector } from "./idle_gc.ts";
 import { fallbackFor } from "../log/log_target.ts";
 import { createLogger, type Logger } from "../log/logger.ts";
 import { createFetch } from "../api/fetchers.ts";
-import { createRouter } from "../api/router.ts";
+import { createRouter, type Route } from "../api/router.ts";
 import { type AppendFile, type Runtime, UnsafeLogFile } from "../runtime/mod.ts";
 import { EJABBERD, PROSODY, serve } from "../wire/serve_loop.ts";
 import { VERSION } from "../core/version.ts";
@@ -134,37 +136,15 @@ function logFileError(path: string, error: unknown): ConfigError {
  */
 export async function runServe(config: Config, runtime: Runtime): Promise<number> {
   if (config.protocol === "prosody" && runtime.stdinIsTerminal()) discardRacedQueries(runtime);
+  const clock = SYSTEM_CLOCK;
   const router = await createRouter(config, runtime.readFile, runtime.fileMode);
   const { logger, reopen } = createLogging(config, runtime, router.secrets);
   for (const warning of [...config.warnings, ...router.warnings]) logger.warn(warning);
   for (const warning of runtime.environment.warnings) logger.warn(warning);
   runtime.onSignal("SIGHUP", reopen);
   const fetchers = createFetch(config, runtime);
-  const cacheOptions = {
-    ttlMs: config.cacheTtlMs,
-    staleTtlMs: config.staleTtlMs,
-    maxEntries: config.cacheSize,
-  };
-  if (config.cacheFile !== undefined && config.cacheTtlMs === 0 && config.staleTtlMs === 0) {
-    logger.warn(
-      `--cache-file ${config.cacheFile} is not used: the outage cache is off ` +
-        "(give --stale-ttl, e.g. 1h, or --cache-ttl)",
-    );
-  }
-  // The shared store (SQLite, scrypt) is loaded only when a --cache-file asks for it.
-  const cache = config.cacheFile === undefined
-    ? await AuthCache.create(cacheOptions)
-    : await (await import("../cache/shared_cache.ts")).openSharedCache({
-      ...cacheOptions,
-      path: config.cacheFile,
-      logger,
-      sqlite: await runtime.loadSqlite(),
-    });
-  // ejabberd caches any true/false reply to setpass as a successful change; MongooseIM
-  // takes false as a failed change and understands nothing else.
-  const setpassFailure = setpassFailureFor(
-    config.server === "mongooseim" ? "mongooseim" : config.protocol,
-  );
+  const cache = await openCache(config, runtime, logger, clock);
+  const replies = createReplyPolicy(replySettingsOf(config));
   const handle = createAuthenticator({
     router,
     ...fetchers,
@@ -173,31 +153,16 @@ export async function runServe(config: Config, runtime: Runtime): Promise<number
     policy: { timeoutMs: config.timeoutMs, deadlineMs: config.deadlineMs, retries: config.retries },
     breakerFailures: config.breakerFailures,
     breakerCooldownMs: config.breakerCooldownMs,
-    setpassFailure,
+    replies,
+    clock,
   });
-  if (logger.enabled("info")) {
-    const apis = router.routes.map((r) => `${r.name === "*" ? "" : `${r.name}=`}${r.urlTemplate}`);
-    logger.info(
-      `xmpp-extauth ${VERSION} (${runtime.version}) serving ${config.protocol}${
-        config.server === "mongooseim" ? " (mongooseim: true/false only)" : ""
-      } → ${apis.join(", ")}; timeout ${formatDuration(config.timeoutMs)}, deadline ${
-        formatDuration(config.deadlineMs)
-      }, on error reply ${config.onError}`,
-    );
-  }
-  logProxies(logger, runtime.environment.proxy, router.routes.map((r) => r.urlTemplate));
-  if (config.protocol === "ejabberd" && runtime.stdinIsTerminal()) {
-    logger.warn(
-      "stdin is a terminal: this mode expects ejabberd's framed requests; to try a login by " +
-        "hand use: xmpp-extauth check auth USER SERVER --url ...",
-    );
-  }
+  logStart(config, runtime, logger, router.routes, errorAnswer(replies.settings));
   // A heap grown under load shrinks back once requests stop (no collection runs otherwise in
   // an idle process): one full collection per quiet spell of IDLE_GC_MS to twice that.
   const collectGarbage = runtime.collectGarbage;
   const idle = collectGarbage === undefined
     ? undefined
-    : startIdleCollector({ collect: collectGarbage, everyMs: IDLE_GC_MS });
+    : startIdleCollector({ collect: collectGarbage, everyMs: IDLE_GC_MS, clock });
   const result = await serve({
     input: runtime.stdin(),
     write: runtime.writeStdout,
@@ -207,8 +172,7 @@ export async function runServe(config: Config, runtime: Runtime): Promise<number
     },
     protocol: config.protocol === "prosody" ? PROSODY : EJABBERD,
     logger,
-    onError: config.onError,
-    errorStands: (payload) => errorMustStand(payload, setpassFailure),
+    replies,
   });
   idle?.stop();
   logger.info(
@@ -216,6 +180,68 @@ export async function runServe(config: Config, runtime: Runtime): Promise<number
       `request${result.requests === 1 ? "" : "s"}; exiting`,
   );
   return 0;
+}
+
+/**
+ * The outage cache the config asks for: in memory, or shared through `--cache-file` (its
+ * store, SQLite and scrypt, loaded only then).
+ */
+async function openCache(
+  config: Config,
+  runtime: Runtime,
+  logger: Logger,
+  clock: Clock,
+): Promise<OutageCache> {
+  const cacheOptions = {
+    ttlMs: config.cacheTtlMs,
+    staleTtlMs: config.staleTtlMs,
+    maxEntries: config.cacheSize,
+    clock,
+  };
+  if (config.cacheFile !== undefined && config.cacheTtlMs === 0 && config.staleTtlMs === 0) {
+    logger.warn(
+      `--cache-file ${config.cacheFile} is not used: the outage cache is off ` +
+        "(give --stale-ttl, e.g. 1h, or --cache-ttl)",
+    );
+  }
+  return config.cacheFile === undefined
+    ? await AuthCache.create(cacheOptions)
+    : await (await import("../cache/shared_cache.ts")).openSharedCache({
+      ...cacheOptions,
+      path: config.cacheFile,
+      logger,
+      sqlite: await runtime.loadSqlite(),
+    });
+}
+
+/**
+ * The start-up lines: what is served and how (`onErrorReply`, from the reply policy), the
+ * proxies, and a warning when ejabberd's mode reads a terminal.
+ */
+function logStart(
+  config: Config,
+  runtime: Runtime,
+  logger: Logger,
+  routes: readonly Route[],
+  onErrorReply: string,
+): void {
+  if (logger.enabled("info")) {
+    const apis = routes.map((r) => `${r.name === "*" ? "" : `${r.name}=`}${r.urlTemplate}`);
+    logger.info(
+      `xmpp-extauth ${VERSION} (${runtime.version}) serving ${config.protocol}${
+        config.server === "mongooseim" ? " (mongooseim: true/false only)" : ""
+      } → ${apis.join(", ")}; timeout ${formatDuration(config.timeoutMs)}, deadline ${
+        formatDuration(config.deadlineMs)
+      }, on error reply ${onErrorReply}`,
+    );
+  }
+  logProxies(logger, runtime.environment.proxy, routes.map((r) => r.urlTemplate));
+  if (config.protocol === "ejabberd" && runtime.stdinIsTerminal()) {
+    logger.warn(
+      "stdin is a terminal: this mode expects ejabberd's framed requests; to try a login by " +
+        "hand use: xmpp-extauth check auth USER SERVER --url ...",
+    );
+  }
 }
 
 /**

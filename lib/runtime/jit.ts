@@ -11,11 +11,9 @@
  * What the restart sets in the environment (an admin's own value of either is kept):
  * - `BUN_JSC_useJIT=0`: no machine code per copy (see {@linkcode restartWithoutJit});
  * - `BUN_JSC_smallHeapSize`: the heap `--smol` may fill before a collection, 2 MiB instead
- *   of 1. With the JIT off every collection is a full one of the whole live heap (about 1 MiB,
- *   1–2 ms pause); at 1 MiB one came every 70 requests and set p99 at 1.6–2 ms, at 2 MiB one
- *   comes every ~350 requests and p99 was 0.74–0.76 ms (`deno task bench`). A copy holds at
- *   most 1 MiB more under load (3 and 4 MiB gave p99 0.6–0.7 ms, but up to 2–3 MiB more per
- *   copy: 16 copies could then pass half the Python port's memory). The idle collection
+ *   of 1. With the JIT off every collection is a full one of the whole live heap, so a larger
+ *   heap means fewer pauses, at the cost of a little memory per copy (the measurements:
+ *   docs/performance.md, "Why the code is shaped this way"). The idle collection
  *   (idle_gc.ts) gives it back once requests stop.
  */
 export const RESTART_ENV = {
@@ -28,9 +26,8 @@ export const RESTART_ENV = {
  * with JavaScriptCore's JIT off, unless `BUN_JSC_useJIT` is already set: by this restart, or
  * by an admin who wants the JIT (`BUN_JSC_useJIT=1`). ejabberd runs one copy per pool slot
  * and virtual host; with the JIT on, each copy compiles the request path to machine code,
- * private to that copy, and 16 copies grew from 93 to 145 MiB PSS under load (38 to 52 MiB
- * for 4 copies), against 80 to 84 MiB with the JIT off (`deno task bench`, "16 copies").
- * The variable is read only when the VM starts, and `--compile-exec-argv` cannot carry it,
+ * private to that copy, and the pool's memory grows under load far more than with the JIT
+ * off (docs/performance.md). The variable is read only when the VM starts, and `--compile-exec-argv` cannot carry it,
  * hence the restart (a few ms). Call it before anything else is loaded. Does nothing under
  * Deno, on Windows (no `execve`), with a terminal on stdin (Prosody's pty: `bun:ffi` needs
  * the JIT), when started through a dynamic loader, or when `execve` fails.

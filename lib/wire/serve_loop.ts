@@ -40,13 +40,20 @@ export interface ServeOptions {
   readonly handle: (payload: Uint8Array) => Promise<Verdict>;
   readonly protocol: Protocol;
   readonly logger: Logger;
-  /** `false` replies false instead of error when the API cannot answer. */
-  readonly onError: "error" | "false";
-  /**
-   * Requests whose error reply stays error whatever `onError` says (ejabberd's
-   * `setpass`, where a false reply is taken for success).
-   */
-  readonly errorStands?: (payload: Uint8Array) => boolean;
+  /** The replies the loop itself gives (the reply policy's, `auth/reply_policy.ts`). */
+  readonly replies: FallbackReplies;
+}
+
+/**
+ * The replies the serving loop gives without its handler: to input that is not a request,
+ * and, as a last resort, for a handler that throws. Every other verdict is the handler's,
+ * written as it is.
+ */
+export interface FallbackReplies {
+  /** The reply to a unit of input that is not a request (a bad frame, an overlong line). */
+  readonly rejectedInput: Verdict;
+  /** The reply to `payload` when the handler threw. */
+  thrown(payload: Uint8Array): Verdict;
 }
 
 /** How serving ended. */
@@ -72,7 +79,7 @@ export interface ServeResult {
  *   handle: () => Promise.resolve("false"),
  *   protocol: EJABBERD,
  *   logger: silentLogger,
- *   onError: "error",
+ *   replies: { rejectedInput: "false", thrown: () => "error" },
  * });
  * assert.deepEqual(written, [0, 2, 0, 0]);
  * ```
@@ -84,20 +91,16 @@ export async function serve(options: ServeOptions): Promise<ServeResult> {
     requests++;
     let verdict: Verdict;
     if (!incoming.ok) {
-      logger.warn(`rejected input: ${incoming.reason}; replying false`);
-      verdict = "false";
+      verdict = options.replies.rejectedInput;
+      logger.warn(`rejected input: ${incoming.reason}; replying ${verdict}`);
     } else {
       try {
         verdict = await options.handle(incoming.payload);
       } catch (error) {
         logger.error(`internal error: ${(error as Error)?.stack ?? String(error)}; replying error`);
-        verdict = "error";
+        verdict = options.replies.thrown(incoming.payload);
       }
     }
-    if (
-      verdict === "error" && options.onError === "false" &&
-      !(incoming.ok && options.errorStands?.(incoming.payload))
-    ) verdict = "false";
     try {
       options.write(protocol.encode(verdict));
     } catch (error) {

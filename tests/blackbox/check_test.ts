@@ -11,7 +11,7 @@ import { after, afterEach, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { join } from "node:path";
-import type { FailureKind } from "../../lib/api/backend.ts";
+import type { FailureKind } from "../../lib/api/failures.ts";
 import { hintFor } from "../../lib/modes/check.ts";
 import { VERSION } from "../../lib/core/version.ts";
 import { type Api, type Mode, slow, startApi, startApiWithToken } from "../helpers/api_server.ts";

@@ -16,6 +16,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Config, ConfigError, parseCommand } from "../../lib/cli/config.ts";
+import { errorAnswer, replySettingsOf } from "../../lib/auth/reply_policy.ts";
 import { type Api, slow, startApi } from "../helpers/api_server.ts";
 import {
   type Extauth,
@@ -83,7 +84,7 @@ describe("--server: parsing", () => {
     const c = config(MIM);
     assert.equal(c.server, "mongooseim");
     assert.equal(c.protocol, "ejabberd");
-    assert.equal(c.onError, "false");
+    assert.equal(errorAnswer(replySettingsOf(c)), "false");
     assert.equal(c.deadlineMs, 8000);
     assert.equal(config([...MIM, "--on-error", "false"]).onError, "false");
     assert.equal(config([...MIM, "--deadline", "9.5s"]).deadlineMs, 9500);
@@ -92,7 +93,7 @@ describe("--server: parsing", () => {
   it("comes from the environment and the config file too", () => {
     const env = config(["--url", URL_A], { XMPP_EXTAUTH_SERVER: "mongooseim" });
     assert.equal(env.server, "mongooseim");
-    assert.equal(env.onError, "false");
+    assert.equal(errorAnswer(replySettingsOf(env)), "false");
     const file = config(["--url", URL_A], {}, { server: "mongooseim", deadline: "6s" });
     assert.equal(file.server, "mongooseim");
     assert.equal(file.deadlineMs, 6000);

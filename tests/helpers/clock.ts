@@ -53,3 +53,8 @@ export function instantClock(): Clock {
     },
   };
 }
+
+/** A clock whose time is what `read` says (the test moves it by hand); its timers never fire. */
+export function readClock(read: () => number): Clock {
+  return { now: read, wall: () => WALL_START + read(), after: () => () => {} };
+}

@@ -1,14 +1,13 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { AuthCache } from "../lib/cache/memory_cache.ts";
+import { createAuthenticator, type Handler } from "../lib/auth/pipeline.ts";
 import {
-  createAuthenticator,
-  errorMustStand,
-  type Handler,
-  type SetpassFailure,
-  setpassFailureFor,
-} from "../lib/auth/pipeline.ts";
-import type { Clock } from "../lib/core/clock.ts";
+  createReplyPolicy,
+  type ReplySettings,
+  replySettingsOf,
+} from "../lib/auth/reply_policy.ts";
+import { type Clock, SYSTEM_CLOCK } from "../lib/core/clock.ts";
 import { parseCommand } from "../lib/cli/config.ts";
 import { createLogger } from "../lib/log/logger.ts";
 import { createRouter } from "../lib/api/router.ts";
@@ -24,7 +23,7 @@ async function pipeline(
     cacheTtlMs?: number;
     staleTtlMs?: number;
     files?: Record<string, string>;
-    setpassFailure?: SetpassFailure;
+    server?: ReplySettings["server"];
     clock?: Clock;
   } = {},
 ) {
@@ -52,8 +51,11 @@ async function pipeline(
     policy: { timeoutMs: config.timeoutMs, deadlineMs: config.deadlineMs, retries: config.retries },
     breakerFailures: config.breakerFailures,
     breakerCooldownMs: config.breakerCooldownMs,
-    ...(options.setpassFailure ? { setpassFailure: options.setpassFailure } : {}),
-    ...(options.clock ? { clock: options.clock } : {}),
+    replies: createReplyPolicy({
+      ...replySettingsOf(config),
+      ...(options.server ? { server: options.server } : {}),
+    }),
+    clock: options.clock ?? SYSTEM_CLOCK,
   });
   return { handle: (text: string) => handle(encode(text)), lines };
 }
@@ -310,7 +312,7 @@ describe("createAuthenticator: a setpass that did not succeed", () => {
   });
 
   it("answers a refusal false where false means failure (Prosody, MongooseIM)", async () => {
-    const { handle, lines } = await pipeline(args(), { setpassFailure: "false" });
+    const { handle, lines } = await pipeline(args(), { server: "prosody" });
     assert.equal(await handle("setpass:alice:example.com:pw-refused"), "false");
     assert.equal(await handle("setpass:alice:example.com:pw-down"), "error", "--on-error decides");
     assert.ok(
@@ -340,19 +342,10 @@ describe("createAuthenticator: a setpass that did not succeed", () => {
       policy: { timeoutMs: 1000, deadlineMs: 1000, retries: 0 },
       breakerFailures: 0,
       breakerCooldownMs: 0,
+      replies: createReplyPolicy({ server: "ejabberd", onError: "error" }),
+      clock: SYSTEM_CLOCK,
     });
     assert.equal(await handle(bad), "error");
     assert.equal(await handle(encode("auth:alice:example.com:\xff")), "error", "no route");
-  });
-
-  it("picks the reply from the protocol, and keeps a setpass error from --on-error=false", () => {
-    assert.equal(setpassFailureFor("ejabberd"), "error");
-    assert.equal(setpassFailureFor("prosody"), "false");
-    const setpass = encode("setpass:alice:example.com:new");
-    assert.equal(errorMustStand(setpass, "error"), true);
-    assert.equal(errorMustStand(setpass, "false"), false);
-    assert.equal(errorMustStand(encode("auth:alice:example.com:pw"), "error"), false);
-    assert.equal(errorMustStand(new Uint8Array([...encode("setpass:a:b:"), 0xff]), "error"), true);
-    assert.equal(errorMustStand(encode("garbage"), "error"), false);
   });
 });
