@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Config, parseCommand } from "../lib/cli/config.ts";
-import { createFetch, fetchFor } from "../lib/api/fetchers.ts";
+import { createFetchers, fetchFor } from "../lib/api/fetchers.ts";
 import { OPERATIONS } from "../lib/core/operations.ts";
 import { detectRuntime } from "../lib/runtime/mod.ts";
 
@@ -21,19 +21,22 @@ function config(args: string[]): Config {
   return command.config;
 }
 
-describe("createFetch", () => {
+describe("createFetchers", () => {
   it("refuses a CA file that is missing or holds no certificate", () => {
     const dir = mkdtempSync(join(tmpdir(), "xmpp-extauth-ca-"));
     try {
       assert.throws(
         () =>
-          createFetch(config(["--url", "https://h", "--ca-file", join(dir, "missing.pem")]), real),
+          createFetchers(
+            config(["--url", "https://h", "--ca-file", join(dir, "missing.pem")]),
+            real,
+          ),
         /^ConfigError: Cannot read --ca-file .*missing\.pem/,
       );
       const notPem = join(dir, "key.txt");
       writeFileSync(notPem, "not a certificate");
       assert.throws(
-        () => createFetch(config(["--url", "https://h", "--ca-file", notPem]), real),
+        () => createFetchers(config(["--url", "https://h", "--ca-file", notPem]), real),
         /Cannot use --ca-file .*key\.txt: no PEM certificate in it/,
       );
     } finally {

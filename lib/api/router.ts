@@ -191,8 +191,6 @@ function modeWarning(fileMode: FileMode, path: string, option: string): string |
     `read it, e.g. chmod 600 ${path} (or 640 with the server's group)`;
 }
 
-export { isCredentialHeader };
-
 /**
  * Builds the router from the configuration, reading secret files.
  *

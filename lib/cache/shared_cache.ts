@@ -51,7 +51,7 @@ import {
   semantics,
   toKey,
 } from "./memory_cache.ts";
-import { checkNumber } from "../core/check_number.ts";
+import { assertNumber } from "../core/assert_number.ts";
 import type { Logger } from "../log/logger.ts";
 import { type CachedOperation, hasPassword } from "../core/operations.ts";
 import type { SqlDatabase, SqliteError, SqlStatement } from "../runtime/sqlite.ts";
@@ -380,9 +380,9 @@ async function openStoreOnce(options: SharedCacheOptions): Promise<Store | strin
  * ```
  */
 export async function openSharedCache(options: SharedCacheOptions): Promise<OutageCache> {
-  checkNumber("auth cache", "ttlMs", options.ttlMs);
-  checkNumber("auth cache", "staleTtlMs", options.staleTtlMs);
-  checkNumber("auth cache", "maxEntries", options.maxEntries, { integer: true });
+  assertNumber("auth cache", "ttlMs", options.ttlMs);
+  assertNumber("auth cache", "staleTtlMs", options.staleTtlMs);
+  assertNumber("auth cache", "maxEntries", options.maxEntries, { integer: true });
   const memory = await AuthCache.create(options);
   if (!memory.enabled) return memory;
   const cache = new SharedAuthCache(options);

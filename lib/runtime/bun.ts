@@ -6,7 +6,7 @@
  */
 
 import * as fs from "node:fs";
-import { inspectEnvironment, type Proxy, proxyFor } from "./environment.ts";
+import { inspectEnvironment, proxyFor, type ProxyServer } from "./environment.ts";
 import { appendLogFile, type FileCalls } from "./log_file.ts";
 import { loadSqlite, readLineRaw, tcflushStdin, urlOf, writeAll } from "./common.ts";
 import { stderrGoesNowhere } from "./stderr.ts";
@@ -138,7 +138,7 @@ function loadBunFfi(): BunFfi | undefined {
 }
 
 /** A proxy as Bun's `proxy` option takes it: credentials in the URL. */
-function proxyUrl(proxy: Proxy): string {
+function proxyUrl(proxy: ProxyServer): string {
   if (proxy.username === undefined) return proxy.url;
   const credentials = `${encodeURIComponent(proxy.username)}:${
     encodeURIComponent(proxy.password ?? "")

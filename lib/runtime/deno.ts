@@ -8,7 +8,12 @@
  * @module
  */
 
-import { inspectEnvironment, type Proxy, proxyFor, type ProxySettings } from "./environment.ts";
+import {
+  inspectEnvironment,
+  proxyFor,
+  type ProxyServer,
+  type ProxySettings,
+} from "./environment.ts";
 import { appendLogFile, type FileCalls } from "./log_file.ts";
 import { loadSqlite, readLineRaw, tcflushStdin, urlOf, writeAll } from "./common.ts";
 import { stderrGoesNowhere } from "./stderr.ts";
@@ -87,7 +92,7 @@ export function createDenoRuntime(): Runtime {
       const reuse = options?.reuse ?? true;
       const settings = environment.proxy;
       const clients = new Map<string, Deno.HttpClient>();
-      const clientFor = (proxy: Proxy | undefined) => {
+      const clientFor = (proxy: ProxyServer | undefined) => {
         const key = proxy?.url ?? "";
         let client = clients.get(key);
         if (client === undefined) {
