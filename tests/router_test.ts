@@ -1,7 +1,7 @@
 import { createHmac } from "node:crypto";
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { ConfigError, parseCommand } from "../lib/cli/config.ts";
+import { parseCommand } from "../lib/cli/config.ts";
 import { createRouter, targetFor } from "../lib/api/router.ts";
 import { verifySignature } from "../lib/api/signing.ts";
 import { VERSION } from "../lib/core/version.ts";
