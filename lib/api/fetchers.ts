@@ -9,7 +9,7 @@
 
 import { ConfigError } from "../core/config_error.ts";
 import { isIdempotent, type Operation } from "../core/operations.ts";
-import type { Runtime } from "../runtime/mod.ts";
+import type { Files, Http } from "../runtime/mod.ts";
 
 /** The two `fetch` functions the pipeline uses. */
 export interface Fetchers {
@@ -30,7 +30,10 @@ export interface Fetchers {
  * const { fetch, fetchOnce } = createFetchers(config, runtime);
  * ```
  */
-export function createFetchers(config: { readonly caFile?: string }, runtime: Runtime): Fetchers {
+export function createFetchers(
+  config: { readonly caFile?: string },
+  runtime: Pick<Files, "readFile"> & Http,
+): Fetchers {
   const caCerts: string[] = [];
   if (config.caFile !== undefined) {
     let pem: string;
