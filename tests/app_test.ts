@@ -6,23 +6,22 @@ import { join } from "node:path";
 import { runServe } from "../lib/modes/serve.ts";
 import { type Config, ConfigError, parseCommand } from "../lib/cli/config.ts";
 import { encodeFrame } from "../lib/wire/ejabberd_frames.ts";
-import { detectRuntime, type Runtime } from "../lib/runtime/mod.ts";
+import { detectRuntime, type Runtime, type Stdio } from "../lib/runtime/mod.ts";
 import { listen, type ProgrammableServer, reply } from "./helpers/programmable_server.ts";
 
 const encoder = new TextEncoder();
 const real = detectRuntime();
 
 /**
- * The real runtime with stdin, stdout and stderr swapped for memory, so that
- * runServe's wiring can be checked in-process (the black-box tests run the
- * same code with the real streams).
+ * The real runtime with its {@linkcode Stdio} swapped for memory (and signals caught), so
+ * that runServe's wiring can be checked in-process (the black-box tests run the same code
+ * with the real streams).
  */
 function harness(input: Uint8Array[]) {
   const stdout: number[] = [];
   let stderr = "";
   const signals = new Map<string, () => void>();
-  const runtime: Runtime = {
-    ...real,
+  const stdio: Stdio = {
     stdin: () =>
       new ReadableStream<Uint8Array>({
         start(controller) {
@@ -30,11 +29,16 @@ function harness(input: Uint8Array[]) {
           controller.close();
         },
       }),
+    stdinIsTerminal: () => false,
     writeStdout: (bytes) => stdout.push(...bytes),
     writeStderr: (text) => {
       stderr += text;
     },
     stderrGoesNowhere: () => false,
+  };
+  const runtime: Runtime = {
+    ...real,
+    ...stdio,
     onSignal: (signal, handler) => signals.set(signal, handler),
   };
   return { runtime, stdout, stderr: () => stderr, signals };

@@ -4,9 +4,9 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Config, parseCommand } from "../lib/cli/config.ts";
-import { createFetch, fetchFor } from "../lib/api/fetchers.ts";
+import { createFetchers, fetchFor } from "../lib/api/fetchers.ts";
 import { OPERATIONS } from "../lib/core/operations.ts";
-import { detectRuntime } from "../lib/runtime/mod.ts";
+import { detectRuntime, type Files, type Http } from "../lib/runtime/mod.ts";
 
 const real = detectRuntime();
 
@@ -21,19 +21,44 @@ function config(args: string[]): Config {
   return command.config;
 }
 
-describe("createFetch", () => {
+describe("createFetchers", () => {
+  it("takes the CA file from Files and two fetches from Http: keep-alive, and never reused", () => {
+    const pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    const asked: [readonly string[], { reuse?: boolean } | undefined][] = [];
+    const made: (typeof fetch)[] = [];
+    const http: Http = {
+      createFetch(caCerts, options) {
+        asked.push([caCerts, options]);
+        const one = (() => Promise.reject(new Error("not sent"))) as unknown as typeof fetch;
+        made.push(one);
+        return one;
+      },
+    };
+    const files: Pick<Files, "readFile"> = { readFile: () => new TextEncoder().encode(pem) };
+    const fetchers = createFetchers(config(["--url", "https://h", "--ca-file", "/ca.pem"]), {
+      ...files,
+      ...http,
+    });
+    assert.deepEqual(asked, [[[pem], undefined], [[pem], { reuse: false }]]);
+    assert.equal(fetchers.fetch, made[0]);
+    assert.equal(fetchers.fetchOnce, made[1]);
+  });
+
   it("refuses a CA file that is missing or holds no certificate", () => {
     const dir = mkdtempSync(join(tmpdir(), "xmpp-extauth-ca-"));
     try {
       assert.throws(
         () =>
-          createFetch(config(["--url", "https://h", "--ca-file", join(dir, "missing.pem")]), real),
+          createFetchers(
+            config(["--url", "https://h", "--ca-file", join(dir, "missing.pem")]),
+            real,
+          ),
         /^ConfigError: Cannot read --ca-file .*missing\.pem/,
       );
       const notPem = join(dir, "key.txt");
       writeFileSync(notPem, "not a certificate");
       assert.throws(
-        () => createFetch(config(["--url", "https://h", "--ca-file", notPem]), real),
+        () => createFetchers(config(["--url", "https://h", "--ca-file", notPem]), real),
         /Cannot use --ca-file .*key\.txt: no PEM certificate in it/,
       );
     } finally {

@@ -12,6 +12,7 @@ import { join } from "node:path";
 import type { OutageCache } from "../lib/cache/memory_cache.ts";
 import { createLogger } from "../lib/log/logger.ts";
 import { detectRuntime } from "../lib/runtime/mod.ts";
+import { SYSTEM_CLOCK } from "../lib/core/clock.ts";
 import { openSharedCache, SharedAuthCache } from "../lib/cache/shared_cache.ts";
 
 const SERVER = "example.com";
@@ -42,7 +43,7 @@ async function open(
     maxEntries: options.maxEntries ?? 100,
     logger: createLogger({ level: "debug", sink: (line) => lines.push(line) }),
     sqlite,
-    now: () => clock.now,
+    clock: { ...SYSTEM_CLOCK, wall: () => clock.now },
   });
   assert.ok(cache instanceof SharedAuthCache, `not a shared cache: ${lines.join("")}`);
   return { cache, clock, lines, path };
@@ -217,68 +218,6 @@ async function onlyRow(path: string): Promise<Record<string, unknown>> {
     db.close();
   }
 }
-
-describe("opening the file while other copies set it up", () => {
-  /** The runtime's SQLite, whose `BEGIN IMMEDIATE` fails with SQLITE_BUSY `times` times. */
-  function busyAtFirst(times: number) {
-    let left = times;
-    const module: typeof sqlite = {
-      ...sqlite,
-      async openSqlite(path: string) {
-        const db = await sqlite.openSqlite(path);
-        return {
-          exec(sql: string) {
-            if (sql === "BEGIN IMMEDIATE" && left > 0) {
-              left--;
-              throw new sqlite.SqliteError("busy", "database is locked");
-            }
-            db.exec(sql);
-          },
-          prepare: (sql: string) => db.prepare(sql),
-          close: () => db.close(),
-        };
-      },
-    };
-    return { module, left: () => left };
-  }
-
-  const openWith = async (module: typeof sqlite, lines: string[]) =>
-    await openSharedCache({
-      path: join(dir, `cache-${++files}.db`),
-      ttlMs: 0,
-      staleTtlMs: 10_000,
-      maxEntries: 100,
-      logger: createLogger({ level: "debug", sink: (line) => lines.push(line) }),
-      sqlite: module,
-    });
-
-  it("waits out an immediate SQLITE_BUSY (a copy racing to create the file) and shares the file", async () => {
-    // SQLite answers a refused lock upgrade with SQLITE_BUSY at once, without its busy wait;
-    // ejabberd's pool starting at once hit that in about one start in ten.
-    const busy = busyAtFirst(3);
-    const lines: string[] = [];
-    const cache = await openWith(busy.module, lines);
-    assert.equal(busy.left(), 0);
-    assert.ok(cache instanceof SharedAuthCache, lines.join(""));
-    assert.equal(cache.shared, true);
-    assert.deepEqual(lines.filter((l) => /WARN/.test(l)), []);
-    cache.close();
-  });
-
-  it("gives up after 2 s of contention, with one error, to no cache at all (no private one)", async () => {
-    const lines: string[] = [];
-    const cache = await openWith(busyAtFirst(Infinity).module, lines);
-    assert.ok(cache instanceof SharedAuthCache && !cache.shared);
-    assert.equal(lines.length, 1, lines.join(""));
-    assert.match(
-      lines[0]!,
-      /ERROR {1,2}cannot use --cache-file .*: database is locked \(another process held it for more than 2s\); no outage cache until it can be used \(tried again every 30s;/,
-    );
-    // A private cache would serve what the pool's other copies were told is gone.
-    await cache.remember("auth", "alice", SERVER, "s3cret");
-    assert.equal(await hit(cache, "auth", "alice", "s3cret", "stale"), false);
-  });
-});
 
 describe("the cache file", () => {
   it("is created 0600 and holds no user, server or password in any encoding", async () => {

@@ -40,7 +40,7 @@ export function isContractName(name: string): name is ContractName {
 }
 
 /** The default endpoint path of each operation under a contract, from the operations table. */
-function endpointsOf(contract: ContractName): Readonly<Record<Operation, string>> {
+function defaultEndpoints(contract: ContractName): Readonly<Record<Operation, string>> {
   return Object.fromEntries(
     OPERATIONS.map((op) => [op, OPERATION_TABLE[op].endpoints[contract]]),
   ) as Record<Operation, string>;
@@ -98,7 +98,7 @@ function jsonBody(r: AuthRequest, password: string | undefined): string {
 /** The default contract: JSON in, `{"success": boolean, "message"?: string}` out. */
 export const JSON_CONTRACT: Contract = {
   name: "json",
-  endpoints: endpointsOf("json"),
+  endpoints: defaultEndpoints("json"),
   contentType: "application/json",
   accept: "application/json",
   body: (r) => jsonBody(r, r.password),
@@ -152,7 +152,7 @@ const WRITE_OK = new Set([200, 201, 204]);
  */
 export const FORM_STATUS_CONTRACT: Contract = {
   name: "form-status",
-  endpoints: endpointsOf("form-status"),
+  endpoints: defaultEndpoints("form-status"),
   contentType: "application/x-www-form-urlencoded",
   accept: "text/plain",
   body: (r) => formBody(r, r.password),

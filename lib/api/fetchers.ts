@@ -9,7 +9,7 @@
 
 import { ConfigError } from "../core/config_error.ts";
 import { isRetrySafe, type Operation } from "../core/operations.ts";
-import type { Runtime } from "../runtime/mod.ts";
+import type { Files, Http } from "../runtime/mod.ts";
 
 /** The two `fetch` functions the pipeline uses. */
 export interface Fetchers {
@@ -26,11 +26,14 @@ export interface Fetchers {
  * @throws {ConfigError} when the CA file is unreadable or holds no certificate.
  * @example Make the fetchers for a config (needs a parsed config and the runtime)
  * ```ts ignore
- * import { createFetch } from "./fetchers.ts";
- * const { fetch, fetchOnce } = createFetch(config, runtime);
+ * import { createFetchers } from "./fetchers.ts";
+ * const { fetch, fetchOnce } = createFetchers(config, runtime);
  * ```
  */
-export function createFetch(config: { readonly caFile?: string }, runtime: Runtime): Fetchers {
+export function createFetchers(
+  config: { readonly caFile?: string },
+  runtime: Pick<Files, "readFile"> & Http,
+): Fetchers {
   const caCerts: string[] = [];
   if (config.caFile !== undefined) {
     let pem: string;

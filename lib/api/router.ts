@@ -1,17 +1,18 @@
 /**
- * Routing: which API, contract and credentials serve a request's domain.
- * Credentials are read from their files once, at start-up; a missing or
- * empty file stops the program before it reads stdin.
+ * Routing: which API, contract and credentials serve a request's domain, and
+ * each request's {@linkcode Target}. The credentials are read once, at
+ * start-up, by `credentials.ts`.
  *
  * @module
  */
 
-import { ConfigError } from "../core/config_error.ts";
+import { type Clock, SYSTEM_CLOCK } from "../core/clock.ts";
 import { isCredentialHeader, type RouteConfig, type RoutingConfig } from "./route_config.ts";
 import { type Contract, contractByName } from "./contracts.ts";
 import type { Operation } from "../core/operations.ts";
-import { createSigner, parseSecretFile } from "./signing.ts";
+import { createSigner } from "./signing.ts";
 import { VERSION } from "../core/version.ts";
+import { type FileMode, readRouteCredentials } from "./credentials.ts";
 
 /** A route made ready: everything but the per-request URL is computed once. */
 export interface Route {
@@ -55,9 +56,6 @@ export interface Router {
   isSecretHeader(name: string): boolean;
 }
 
-/** A file's permission bits, or undefined where there are none (Windows) or it cannot be read. */
-export type FileMode = (path: string) => number | undefined;
-
 /**
  * The endpoint URL of one request: `{server}` replaced by the domain encoded
  * as one path segment, then `/PATH`.
@@ -98,101 +96,6 @@ export function targetFor(route: Route, op: Operation, server: string): Target {
   return route.sign ? { ...target, sign: route.sign } : target;
 }
 
-/** Reads a secret file's bytes, refusing an empty or blank one. */
-function readSecret(
-  readFile: (path: string) => Uint8Array,
-  path: string,
-  option: string,
-): Uint8Array {
-  let bytes: Uint8Array;
-  try {
-    bytes = readFile(path);
-  } catch (error) {
-    throw new ConfigError(`Cannot read ${option} ${path}: ${(error as Error).message}`);
-  }
-  let secret: Uint8Array;
-  try {
-    secret = parseSecretFile(bytes);
-  } catch {
-    throw new ConfigError(`Cannot use ${option} ${path}: the file is empty`);
-  }
-  if (secret.every((b) => b === 0x20 || (b >= 0x09 && b <= 0x0d))) {
-    throw new ConfigError(`Cannot use ${option} ${path}: the file holds only whitespace`);
-  }
-  return secret;
-}
-
-/**
- * Reads a one-line text credential (a token, USER:PASSWORD): one line, one
- * final newline allowed, surrounding spaces trimmed, nothing a header cannot
- * carry. Messages name the file and what is wrong, never the content.
- */
-function readCredentialLine(
-  readFile: (path: string) => Uint8Array,
-  path: string,
-  option: string,
-  what: Credential,
-): string {
-  const text = new TextDecoder("utf-8", { ignoreBOM: true }).decode(
-    readSecret(readFile, path, option),
-  );
-  const fail = (why: string): never => {
-    throw new ConfigError(`Cannot use ${option} ${path}: ${why}`);
-  };
-  // Checked before trimming, which would remove it.
-  if (/^[\t\n\r ]*\ufeff/.test(text)) {
-    fail("the file starts with a byte order mark; save it as plain UTF-8");
-  }
-  const lines = text.split(/\r?\n/).filter((line) => line.trim() !== "");
-  if (lines.length > 1) fail(`the file holds ${lines.length} lines; a ${what} is one line`);
-  const line = lines[0]!.trim();
-  const problem = credentialProblem(line, what);
-  if (problem !== undefined) fail(problem);
-  return line;
-}
-
-/** What a one-line credential file holds. */
-type Credential = "token" | "USER:PASSWORD" | "header value";
-
-/** What makes a credential unusable in a header, if anything (never its content). */
-function credentialProblem(value: string, what: Credential): string | undefined {
-  // deno-lint-ignore no-control-regex
-  if (/[\x00-\x1f\x7f]/.test(value)) return `the ${what} holds a control character`;
-  if (what === "token" && /\s/.test(value)) return "the token holds a space; a token is one word";
-  if (what !== "USER:PASSWORD" && /[^\x20-\x7e]/.test(value)) {
-    return `the ${what} holds a character outside ASCII, which a header cannot carry`;
-  }
-  return undefined;
-}
-
-/** A credential from the environment, checked like one from a file. */
-function envCredential(
-  value: string | undefined,
-  variable: string,
-  what: Credential,
-): string | undefined {
-  if (value === undefined) return undefined;
-  const problem = credentialProblem(value, what);
-  if (problem !== undefined) throw new ConfigError(`Cannot use ${variable}: ${problem}`);
-  return value;
-}
-
-/**
- * The warning for a secret file that others can read or write, or its group
- * can write, if any. A group may read it: `root:ejabberd 0640` is how Debian
- * protects ejabberd's own configuration.
- */
-function modeWarning(fileMode: FileMode, path: string, option: string): string | undefined {
-  const mode = fileMode(path);
-  if (mode === undefined || (mode & 0o027) === 0) return undefined;
-  const octal = (mode & 0o777).toString(8).padStart(3, "0");
-  const who = mode & 0o007 ? "all users" : "its group";
-  return `${option} ${path} is open to ${who} (mode ${octal}): let only the server's user ` +
-    `read it, e.g. chmod 600 ${path} (or 640 with the server's group)`;
-}
-
-export { isCredentialHeader };
-
 /**
  * Builds the router from the configuration, reading secret files.
  *
@@ -218,15 +121,11 @@ export async function createRouter(
   config: RoutingConfig,
   readFile: (path: string) => Uint8Array,
   fileMode: FileMode = () => undefined,
+  clock: Clock = SYSTEM_CLOCK,
 ): Promise<Router> {
-  const text = (bytes: Uint8Array) => new TextDecoder("utf-8", { ignoreBOM: true }).decode(bytes);
   const secrets = new Set<string>();
   const warnings = new Set<string>();
   const secretHeaders = new Set<string>();
-  const checkMode = (path: string | undefined, option: string) => {
-    const warning = path === undefined ? undefined : modeWarning(fileMode, path, option);
-    if (warning !== undefined) warnings.add(warning);
-  };
   const build = async (name: string, rc: RouteConfig): Promise<Route> => {
     const contract = contractByName(rc.contract);
     const headers: Record<string, string> = { "User-Agent": `xmpp-extauth/${VERSION}` };
@@ -235,44 +134,14 @@ export async function createRouter(
       // An API key in a custom header is a secret like the token: masked in every log line.
       if (isCredentialHeader(key) && value.trim() !== "") secrets.add(value.trim());
     }
-    for (const [key, path] of rc.headerFiles) {
-      const value = readCredentialLine(readFile, path, "--header-file", "header value");
-      checkMode(path, "--header-file");
+    const credentials = readRouteCredentials(name, rc, config.envSecrets, { readFile, fileMode });
+    for (const [key, value] of credentials.headers) {
       headers[key] = value;
       secretHeaders.add(key.toLowerCase());
-      secrets.add(value);
     }
-    // A domain that names its own credentials gets none from the environment either.
-    const env = rc.ownCredentials ? {} : config.envSecrets;
-    const token = rc.tokenFile !== undefined
-      ? readCredentialLine(readFile, rc.tokenFile, "--token-file", "token")
-      : envCredential(env.token, "XMPP_EXTAUTH_TOKEN", "token");
-    const basic = rc.basicAuthFile !== undefined
-      ? readCredentialLine(readFile, rc.basicAuthFile, "--basic-auth-file", "USER:PASSWORD")
-      : envCredential(env.basicAuth, "XMPP_EXTAUTH_BASIC_AUTH", "USER:PASSWORD");
-    checkMode(rc.tokenFile, "--token-file");
-    checkMode(rc.basicAuthFile, "--basic-auth-file");
-    checkMode(rc.hmacSecretFile, "--hmac-secret-file");
-    if (token !== undefined && basic !== undefined) {
-      throw new ConfigError(
-        `Route ${name}: both a Bearer token and Basic credentials are set; use one`,
-      );
-    }
-    for (const secret of [token, basic]) if (secret) secrets.add(secret);
-    if (token !== undefined) headers.Authorization = `Bearer ${token}`;
-    if (basic !== undefined) {
-      if (!basic.includes(":")) {
-        throw new ConfigError(`Route ${name}: Basic credentials must be USER:PASSWORD`);
-      }
-      headers.Authorization = `Basic ${
-        btoa(String.fromCharCode(...new TextEncoder().encode(basic)))
-      }`;
-    }
-    const secret = rc.hmacSecretFile !== undefined
-      ? readSecret(readFile, rc.hmacSecretFile, "--hmac-secret-file")
-      : env.hmacSecret !== undefined
-      ? new TextEncoder().encode(env.hmacSecret)
-      : undefined;
+    if (credentials.authorization !== undefined) headers.Authorization = credentials.authorization;
+    for (const secret of credentials.secrets) secrets.add(secret);
+    for (const warning of credentials.warnings) warnings.add(warning);
     const route: Route = {
       name,
       urlTemplate: rc.url,
@@ -280,10 +149,9 @@ export async function createRouter(
       paths: { ...contract.endpoints, ...rc.endpoints },
       headers,
     };
-    if (secret === undefined) return route;
-    secrets.add(text(secret));
-    const signer = await createSigner(secret);
-    const now = () => Math.floor(Date.now() / 1000);
+    if (credentials.hmacSecret === undefined) return route;
+    const signer = await createSigner(credentials.hmacSecret);
+    const now = () => Math.floor(clock.wall() / 1000);
     if (config.signatureScheme === "v1") {
       warnings.add(
         "--signature-scheme v1 is deprecated: a captured request verifies again, and at " +

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { checkNumber } from "../core/check_number.ts";
+import { assertNumber } from "../core/assert_number.ts";
 import type { Clock } from "../core/clock.ts";
 
 /**
@@ -109,9 +109,9 @@ export class CircuitBreaker {
    * ```
    */
   constructor(options: BreakerOptions) {
-    checkNumber("circuit breaker", "failures", options.failures, { integer: true });
-    checkNumber("circuit breaker", "cooldownMs", options.cooldownMs);
-    checkNumber("circuit breaker", "probeTimeoutMs", options.probeTimeoutMs ?? Infinity, {
+    assertNumber("circuit breaker", "failures", options.failures, { integer: true });
+    assertNumber("circuit breaker", "cooldownMs", options.cooldownMs);
+    assertNumber("circuit breaker", "probeTimeoutMs", options.probeTimeoutMs ?? Infinity, {
       infinite: true,
     });
     this.#threshold = options.failures;

@@ -14,7 +14,7 @@
  * @module
  */
 
-import { checkNumber } from "../core/check_number.ts";
+import { assertNumber } from "../core/assert_number.ts";
 import { type Clock, SYSTEM_CLOCK } from "../core/clock.ts";
 import { type CachedOperation, hasPassword } from "../core/operations.ts";
 
@@ -274,9 +274,9 @@ export class AuthCache implements OutageCache {
    * ```
    */
   static async create(options: AuthCacheOptions): Promise<AuthCache> {
-    checkNumber("auth cache", "ttlMs", options.ttlMs);
-    checkNumber("auth cache", "staleTtlMs", options.staleTtlMs);
-    checkNumber("auth cache", "maxEntries", options.maxEntries, { integer: true });
+    assertNumber("auth cache", "ttlMs", options.ttlMs);
+    assertNumber("auth cache", "staleTtlMs", options.staleTtlMs);
+    assertNumber("auth cache", "maxEntries", options.maxEntries, { integer: true });
     const enabled = (options.ttlMs > 0 || options.staleTtlMs > 0) && options.maxEntries > 0;
     const key = enabled
       ? await crypto.subtle.generateKey({ name: "HMAC", hash: "SHA-256" }, false, [

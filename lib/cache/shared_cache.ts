@@ -34,6 +34,9 @@
  * the other copies' forgets) and tries the file again every
  * {@linkcode RETRY_MS}.
  *
+ * This file holds the cache's logic; `kdf.ts` the verifiers, `schema.ts` the tables and
+ * statements, `store.ts` the opening of the file.
+ *
  * @module
  */
 
@@ -51,39 +54,22 @@ import {
   semantics,
   toKey,
 } from "./memory_cache.ts";
-import { checkNumber } from "../core/check_number.ts";
-import type { Clock } from "../core/clock.ts";
+import { assertNumber } from "../core/assert_number.ts";
 import type { Logger } from "../log/logger.ts";
 import { type CachedOperation, hasPassword } from "../core/operations.ts";
-import type { SqlDatabase, SqliteError, SqlStatement } from "../runtime/sqlite.ts";
+import type { SqliteError } from "../runtime/sqlite.ts";
 import type { SqliteModule } from "../runtime/mod.ts";
+import { type Clock, SYSTEM_CLOCK } from "../core/clock.ts";
+import { makeVerifier, matchesVerifier, sameVerifier } from "./kdf.ts";
+import type { Statements } from "./schema.ts";
+import { OPEN_BUSY_MS, openStore, SERVE_BUSY_MS, stillOpenAt, type Store } from "./store.ts";
 
-/** scrypt's parameters for the password verifiers in the file. */
-export const KDF = {
-  /** CPU/memory cost: 16 MiB per computation (128 · N · r bytes). */
-  N: 16_384,
-  r: 8,
-  p: 1,
-  saltBytes: 16,
-  keyBytes: 32,
-  /** The first byte of a verifier: these parameters. */
-  version: 1,
-} as const;
-const VERIFIER_BYTES = 1 + KDF.saltBytes + KDF.keyBytes;
-
-/** How long the setup at start may wait for another process's lock. */
-const OPEN_BUSY_MS = 2_000;
-/** How long a lookup or write may wait for a lock while serving. */
-const SERVE_BUSY_MS = 5;
 /** How long a copy that cannot use the file waits before it tries again. */
 export const RETRY_MS = 30_000;
 /** How long a `forgets` row is kept: far beyond any request's deadline. */
 const FORGETS_KEPT_MS = 3_600_000;
 /** How often one process prunes old `forgets` rows. */
 const PRUNE_EVERY_MS = 60_000;
-/** The layout of the file; a file of another version loses its users at open. */
-const SCHEMA_VERSION = 2;
-
 /** Options of {@linkcode openSharedCache}. */
 export interface SharedCacheOptions {
   /** The cache file (`--cache-file`). */
@@ -94,265 +80,19 @@ export interface SharedCacheOptions {
   readonly logger: Logger;
   /** The runtime's SQLite module (`runtime.loadSqlite()`). */
   readonly sqlite: SqliteModule;
-  /** Wall-clock milliseconds; defaults to `Date.now()`. */
-  readonly now?: () => number;
-  /** The program's one clock (serving passes it). */
+  /**
+   * The wall clock stamps the file's entries (shared by every process); the monotonic one
+   * times the retries and the pruning. Defaults to {@linkcode SYSTEM_CLOCK}.
+   */
   readonly clock?: Clock;
 }
 
 const MISS: CacheLookup = { hit: false };
 
-/** The part of `node:crypto` used here. */
-type NodeCrypto = Pick<typeof import("node:crypto"), "scrypt" | "timingSafeEqual">;
-let nodeCrypto: NodeCrypto | undefined;
-
-/**
- * `node:crypto`, loaded on first use: in the single bundled executable a static import of a
- * built-in is evaluated at every start, and serving without `--cache-file` never needs it
- * (about 4 ms of start-up with the JIT off).
- */
-async function loadCrypto(): Promise<NodeCrypto> {
-  return nodeCrypto ??= await import("node:crypto");
-}
-
-async function kdf(input: Uint8Array, salt: Uint8Array): Promise<Uint8Array> {
-  const { scrypt } = await loadCrypto();
-  return await new Promise((resolve, reject) =>
-    scrypt(input, salt, KDF.keyBytes, {
-      N: KDF.N,
-      r: KDF.r,
-      p: KDF.p,
-      maxmem: 256 * KDF.N * KDF.r,
-    }, (error, key) => error ? reject(error) : resolve(new Uint8Array(key)))
-  );
-}
-
-async function makeVerifier(input: Uint8Array): Promise<Uint8Array> {
-  const verifier = new Uint8Array(VERIFIER_BYTES);
-  verifier[0] = KDF.version;
-  crypto.getRandomValues(verifier.subarray(1, 1 + KDF.saltBytes));
-  verifier.set(await kdf(input, verifier.subarray(1, 1 + KDF.saltBytes)), 1 + KDF.saltBytes);
-  return verifier;
-}
-
-async function matchesVerifier(input: Uint8Array, verifier: Uint8Array): Promise<boolean> {
-  if (verifier.length !== VERIFIER_BYTES || verifier[0] !== KDF.version) return false;
-  const key = await kdf(input, verifier.subarray(1, 1 + KDF.saltBytes));
-  return (await loadCrypto()).timingSafeEqual(key, verifier.subarray(1 + KDF.saltBytes));
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
 /** A password this process has verified: its HMAC, and the verifier it matched. */
 interface Known {
   readonly verifier: Uint8Array;
   readonly mac: Uint8Array<ArrayBuffer>;
-}
-
-interface Statements {
-  readonly get: SqlStatement;
-  readonly seq: SqlStatement;
-  readonly touch: SqlStatement;
-  readonly exists: SqlStatement;
-  readonly password: SqlStatement;
-  readonly refresh: SqlStatement;
-  readonly evict: SqlStatement;
-  readonly bump: SqlStatement;
-  readonly tombstone: SqlStatement;
-  readonly forget: SqlStatement;
-  readonly prunedSeq: SqlStatement;
-  readonly prune: SqlStatement;
-  readonly expirePassword: SqlStatement;
-  readonly expireEntry: SqlStatement;
-  readonly count: SqlStatement;
-}
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS users (
-  id BLOB PRIMARY KEY,
-  exists_at INTEGER NOT NULL,
-  password_at INTEGER,
-  verifier BLOB,
-  used INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS users_used ON users (used);
-CREATE TABLE IF NOT EXISTS forgets (
-  id BLOB PRIMARY KEY,
-  seq INTEGER NOT NULL,
-  at INTEGER NOT NULL,
-  hold INTEGER NOT NULL
-) WITHOUT ROWID;
-`;
-const NEXT_USED = "(SELECT coalesce(max(used), 0) + 1 FROM users)";
-
-/**
- * The condition of every remember: no forget of user `?id` since the login's
- * mark `?since`, none holding it at `?now`, none pruned since the mark.
- */
-function allowed(id: number, since: number, now: number): string {
-  return `NOT EXISTS (SELECT 1 FROM forgets WHERE id = ?${id} AND (seq > ?${since} ` +
-    `OR hold > ?${now})) AND (SELECT value FROM meta WHERE name = 'pruned_seq') <= ?${since}`;
-}
-
-function prepare(db: SqlDatabase): Statements {
-  return {
-    get: db.prepare("SELECT exists_at, password_at, verifier FROM users WHERE id = ?"),
-    seq: db.prepare("SELECT value AS seq FROM meta WHERE name = 'seq'"),
-    touch: db.prepare(`UPDATE users SET used = ${NEXT_USED} WHERE id = ?`),
-    // (id, now, since)
-    exists: db.prepare(
-      `INSERT INTO users (id, exists_at, used) SELECT ?1, ?2, ${NEXT_USED} ` +
-        `WHERE ${allowed(1, 3, 2)} ` +
-        "ON CONFLICT (id) DO UPDATE SET exists_at = max(exists_at, excluded.exists_at), " +
-        "used = excluded.used",
-    ),
-    // (id, now, verifier, since)
-    password: db.prepare(
-      "INSERT INTO users (id, exists_at, password_at, verifier, used) " +
-        `SELECT ?1, ?2, ?2, ?3, ${NEXT_USED} WHERE ${allowed(1, 4, 2)} ` +
-        "ON CONFLICT (id) DO UPDATE SET " +
-        "exists_at = max(exists_at, excluded.exists_at), password_at = excluded.password_at, " +
-        "verifier = excluded.verifier, used = excluded.used",
-    ),
-    // The same password again: new times, only if nobody changed the verifier meanwhile.
-    // (id, now, verifier, since)
-    refresh: db.prepare(
-      "UPDATE users SET exists_at = max(exists_at, ?2), password_at = max(password_at, ?2), " +
-        `used = ${NEXT_USED} WHERE id = ?1 AND verifier = ?3 AND ${allowed(1, 4, 2)}`,
-    ),
-    evict: db.prepare(
-      "DELETE FROM users WHERE used <= " +
-        "(SELECT used FROM users ORDER BY used DESC LIMIT 1 OFFSET ?)",
-    ),
-    bump: db.prepare("UPDATE meta SET value = value + 1 WHERE name = 'seq'"),
-    // (id, now, hold until)
-    tombstone: db.prepare(
-      "INSERT INTO forgets (id, seq, at, hold) " +
-        "VALUES (?1, (SELECT value FROM meta WHERE name = 'seq'), ?2, ?3) " +
-        "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, at = excluded.at, " +
-        "hold = max(hold, excluded.hold)",
-    ),
-    forget: db.prepare("DELETE FROM users WHERE id = ?"),
-    // (older than, now)
-    prunedSeq: db.prepare(
-      "UPDATE meta SET value = max(value, coalesce((SELECT max(seq) FROM forgets " +
-        "WHERE at < ?1 AND hold <= ?2), 0)) WHERE name = 'pruned_seq'",
-    ),
-    prune: db.prepare("DELETE FROM forgets WHERE at < ?1 AND hold <= ?2"),
-    // (id, older than, ahead of)
-    expirePassword: db.prepare(
-      "UPDATE users SET password_at = NULL, verifier = NULL WHERE id = ?1 " +
-        "AND (password_at <= ?2 OR password_at > ?3)",
-    ),
-    expireEntry: db.prepare(
-      "DELETE FROM users WHERE id = ?1 AND ((exists_at <= ?2 " +
-        "AND (password_at IS NULL OR password_at <= ?2)) OR exists_at > ?3 OR password_at > ?3)",
-    ),
-    count: db.prepare("SELECT count(*) AS n FROM users"),
-  };
-}
-
-/** Opened file: the database, its statements and the key of its user ids. */
-interface Store {
-  readonly db: SqlDatabase;
-  readonly sql: Statements;
-  readonly key: CryptoKey;
-  /** `dev:ino` of the path when it was opened. */
-  readonly identity: string | undefined;
-}
-
-/**
- * Opens the file, retrying for up to {@linkcode OPEN_BUSY_MS} while other copies hold it.
- * ejabberd starts its whole pool at once, and copies racing to set up a new file get
- * SQLITE_BUSY from SQLite at once, without its busy wait (it refuses a lock upgrade that
- * could deadlock): one start in ten of two copies fell back to an unshared cache, which
- * would go on accepting a password another copy was told is gone.
- */
-async function openStore(options: SharedCacheOptions): Promise<Store | string> {
-  const started = Date.now();
-  while (true) {
-    const result = await openStoreOnce(options);
-    if (result !== BUSY) return result;
-    if (Date.now() - started >= OPEN_BUSY_MS) {
-      return `database is locked (another process held it for more than ${OPEN_BUSY_MS / 1000}s)`;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 5 + Math.random() * 20));
-  }
-}
-
-/** What {@linkcode openStoreOnce} returns when another connection held a lock. */
-const BUSY = Symbol("busy");
-
-async function openStoreOnce(options: SharedCacheOptions): Promise<Store | string | typeof BUSY> {
-  const { sqlite, path } = options;
-  const problem = sqlite.prepareCacheFile(path);
-  if (problem !== undefined) return problem;
-  const identity = sqlite.fileIdentity(path);
-  let db: SqlDatabase | undefined;
-  try {
-    db = await sqlite.openSqlite(path);
-    db.exec(`PRAGMA busy_timeout = ${OPEN_BUSY_MS}`);
-    const mode = db.prepare("PRAGMA journal_mode = WAL").get()?.journal_mode;
-    if (mode !== "wal") {
-      db.close();
-      return `SQLite cannot use WAL mode there (journal mode ${String(mode)})`;
-    }
-    db.exec("PRAGMA synchronous = NORMAL");
-    // The write lock first (the busy wait applies to taking it), then read and write: no
-    // read lock to upgrade, which SQLite would refuse at once to another copy doing the same.
-    db.exec("BEGIN IMMEDIATE");
-    try {
-      db.exec(SCHEMA);
-      const fresh = crypto.getRandomValues(new Uint8Array(32));
-      db.prepare("INSERT OR IGNORE INTO meta (name, value) VALUES ('key', ?)").run(fresh);
-      fresh.fill(0);
-      const version = db.prepare("SELECT value FROM meta WHERE name = 'schema'").get()?.value;
-      if (Number(version) !== SCHEMA_VERSION) {
-        // A file of the first layout has no record of its forgets: its users cannot be trusted.
-        db.exec("DELETE FROM users");
-        db.exec("DELETE FROM forgets");
-        db.exec(
-          `INSERT OR REPLACE INTO meta (name, value) VALUES ('schema', ${SCHEMA_VERSION}), ` +
-            "('seq', 0), ('pruned_seq', 0)",
-        );
-      }
-      db.exec("COMMIT");
-    } catch (error) {
-      try {
-        db.exec("ROLLBACK");
-      } catch { /* no transaction left to roll back */ }
-      throw error;
-    }
-    const raw = db.prepare("SELECT value FROM meta WHERE name = 'key'").get()?.value;
-    if (!(raw instanceof Uint8Array) || raw.length !== 32) {
-      db.close();
-      return "its key is missing or malformed (delete the file to start afresh)";
-    }
-    const keyBytes = new Uint8Array(raw);
-    const key = await crypto.subtle.importKey(
-      "raw",
-      keyBytes,
-      { name: "HMAC", hash: "SHA-256" },
-      false,
-      ["sign"],
-    );
-    keyBytes.fill(0);
-    const sql = prepare(db);
-    sql.count.get(); // reads a page of the table: a corrupt file fails here, not later
-    db.exec(`PRAGMA busy_timeout = ${SERVE_BUSY_MS}`);
-    return { db, sql, key, identity };
-  } catch (error) {
-    try {
-      db?.close();
-    } catch { /* already failed */ }
-    const e = sqlite.classify(error);
-    return e.kind === "busy" ? BUSY : e.message;
-  }
 }
 
 /**
@@ -383,12 +123,12 @@ async function openStoreOnce(options: SharedCacheOptions): Promise<Store | strin
  * ```
  */
 export async function openSharedCache(options: SharedCacheOptions): Promise<OutageCache> {
-  checkNumber("auth cache", "ttlMs", options.ttlMs);
-  checkNumber("auth cache", "staleTtlMs", options.staleTtlMs);
-  checkNumber("auth cache", "maxEntries", options.maxEntries, { integer: true });
+  assertNumber("auth cache", "ttlMs", options.ttlMs);
+  assertNumber("auth cache", "staleTtlMs", options.staleTtlMs);
+  assertNumber("auth cache", "maxEntries", options.maxEntries, { integer: true });
   const memory = await AuthCache.create(options);
   if (!memory.enabled) return memory;
-  const cache = new SharedAuthCache(options);
+  const cache = new SharedAuthCache({ ...options, clock: options.clock ?? SYSTEM_CLOCK });
   await cache.open();
   return cache;
 }
@@ -403,36 +143,33 @@ const NO_MARK: CacheMark = { cache: null, seq: -1 };
 export class SharedAuthCache implements OutageCache {
   readonly enabled = true;
   private store: Store | undefined;
-  private readonly options: SharedCacheOptions;
   private readonly path: string;
   private readonly logger: Logger;
   private readonly sqlite: SqliteModule;
   private readonly ttlMs: number;
   private readonly staleMs: number;
   private readonly maxEntries: number;
-  private readonly now: () => number;
+  private readonly clock: Clock;
   /** This process's key for {@linkcode Known.mac}; never leaves the process. */
   private readonly ownKey: Promise<CryptoKey>;
   /** Passwords verified by this process in the open file, by base64 user id; LRU first. */
   private readonly known = new Map<string, Known>();
-  /** When (performance.now()) to try the file again; while no store. */
+  /** When (monotonic) to try the file again; while no store. */
   private retryAt = 0;
   /** Why the file could not be used last; undefined while it is in use. */
   private problem: string | undefined;
-  /** When (performance.now()) this process last pruned old forgets. */
+  /** When (monotonic) this process last pruned old forgets. */
   private prunedAt = -Infinity;
 
   /** Use {@linkcode openSharedCache}. */
-  constructor(options: SharedCacheOptions) {
-    this.options = options;
+  constructor(options: SharedCacheOptions & { readonly clock: Clock }) {
     this.path = options.path;
     this.logger = options.logger;
     this.sqlite = options.sqlite;
     this.ttlMs = options.ttlMs;
     this.staleMs = Math.max(options.ttlMs, options.staleTtlMs);
     this.maxEntries = options.maxEntries;
-    const clock = options.now;
-    this.now = clock === undefined ? () => Date.now() : () => clock();
+    this.clock = options.clock;
     this.ownKey = crypto.subtle.generateKey({ name: "HMAC", hash: "SHA-256" }, false, [
       "sign",
       "verify",
@@ -453,9 +190,9 @@ export class SharedAuthCache implements OutageCache {
 
   /** Opens the file (at start, and again after a fault); logs why not, once per fault. */
   async open(): Promise<Store | undefined> {
-    const store = await openStore(this.options);
+    const store = await openStore(this.sqlite, this.path, this.clock);
     if (typeof store === "string") {
-      this.retryAt = performance.now() + RETRY_MS;
+      this.retryAt = this.clock.now() + RETRY_MS;
       if (this.problem === undefined) {
         this.logger.error(
           `cannot use --cache-file ${this.path}: ${store}; no outage cache until it can be used ` +
@@ -480,13 +217,13 @@ export class SharedAuthCache implements OutageCache {
   private async current(now = false): Promise<Store | undefined> {
     const store = this.store;
     if (store !== undefined) {
-      if (this.sqlite.fileIdentity(this.path) === store.identity) return store;
+      if (stillOpenAt(this.sqlite, this.path, store)) return store;
       this.logger.warn(
         `--cache-file ${this.path} was removed or replaced: nothing more is served from the ` +
           "file this process had open; opening the path afresh",
       );
       this.close();
-    } else if (!now && performance.now() < this.retryAt) {
+    } else if (!now && this.clock.now() < this.retryAt) {
       return undefined;
     }
     return await this.open();
@@ -507,7 +244,7 @@ export class SharedAuthCache implements OutageCache {
     const id = await this.id(store, user, server);
     const row = this.getRow(store, id);
     if (row === undefined) return MISS;
-    const now = this.now();
+    const now = this.clock.wall();
     const expired = semantics.expired(row.times, now, this.staleMs);
     if (expired.entry) {
       this.write((sql) => sql.expireEntry.run(id, now - this.staleMs, now + FUTURE_TOLERANCE_MS));
@@ -547,7 +284,7 @@ export class SharedAuthCache implements OutageCache {
         // Forgotten, or given a new password, by some process while the KDF ran?
         if (this.store !== store) return MISS;
         const again = this.getRow(store, id);
-        if (again?.verifier === undefined || !sameBytes(again.verifier, verifier!)) return MISS;
+        if (again?.verifier === undefined || !sameVerifier(again.verifier, verifier!)) return MISS;
       }
     }
     this.write((sql) => sql.touch.run(id));
@@ -583,7 +320,7 @@ export class SharedAuthCache implements OutageCache {
     const since = mark?.seq ?? Number(this.read(() => store.sql.seq.get()?.seq) ?? NaN);
     if (!Number.isFinite(since)) return;
     const id = await this.id(store, user, server);
-    const now = this.now();
+    const now = this.clock.wall();
     if (!hasPassword(op) || password === undefined) {
       if ((this.write((sql) => sql.exists.run(id, now, since)) ?? 0) > 0) this.evict();
       return;
@@ -635,7 +372,7 @@ export class SharedAuthCache implements OutageCache {
       }
     }
     this.close();
-    this.retryAt = performance.now() + RETRY_MS;
+    this.retryAt = this.clock.now() + RETRY_MS;
     this.problem ??= cause;
     const removed = this.sqlite.removeCacheFile(this.path);
     if (removed === "absent") return true;
@@ -656,7 +393,7 @@ export class SharedAuthCache implements OutageCache {
 
   private forgetIn(store: Store, id: Uint8Array, hold: boolean): void {
     const { db, sql } = store;
-    const now = this.now();
+    const now = this.clock.wall();
     db.exec(`PRAGMA busy_timeout = ${OPEN_BUSY_MS}`);
     try {
       db.exec("BEGIN IMMEDIATE");
@@ -664,13 +401,13 @@ export class SharedAuthCache implements OutageCache {
         sql.bump.run();
         sql.tombstone.run(id, now, hold ? now + HOLD_MS : 0);
         sql.forget.run(id);
-        const due = performance.now() - this.prunedAt >= PRUNE_EVERY_MS;
+        const due = this.clock.now() - this.prunedAt >= PRUNE_EVERY_MS;
         if (due) {
           sql.prunedSeq.run(now - FORGETS_KEPT_MS, now);
           sql.prune.run(now - FORGETS_KEPT_MS, now);
         }
         db.exec("COMMIT");
-        if (due) this.prunedAt = performance.now();
+        if (due) this.prunedAt = this.clock.now();
       } catch (error) {
         try {
           db.exec("ROLLBACK");
@@ -713,7 +450,7 @@ export class SharedAuthCache implements OutageCache {
   ): Promise<"yes" | "no" | "unknown"> {
     const slot = toKey(id);
     const known = this.known.get(slot);
-    if (known === undefined || !sameBytes(known.verifier, verifier)) return "unknown";
+    if (known === undefined || !sameVerifier(known.verifier, verifier)) return "unknown";
     const data = encodeInput(user, server, password);
     const same = await crypto.subtle.verify("HMAC", await this.ownKey, known.mac, data);
     data.fill(0);
@@ -795,7 +532,7 @@ export class SharedAuthCache implements OutageCache {
         `can be used again (tried every ${RETRY_MS / 1000}s)`,
     );
     this.problem = e.message;
-    this.retryAt = performance.now() + RETRY_MS;
+    this.retryAt = this.clock.now() + RETRY_MS;
     this.close();
   }
 }

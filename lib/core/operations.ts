@@ -128,21 +128,6 @@ export const OPERATIONS: readonly Operation[] = Object.keys(OPERATION_TABLE) as 
 export const OPERATION_LIST: string = OPERATIONS.join(", ");
 
 /**
- * The row of one operation.
- *
- * @example Read a column
- * ```ts
- * import assert from "node:assert/strict";
- * import { specOf } from "./operations.ts";
- * assert.equal(specOf("tryregister").kind, "change");
- * assert.equal(specOf("auth").endpoints.json, "login");
- * ```
- */
-export function specOf(op: Operation): OperationSpec {
-  return OPERATION_TABLE[op];
-}
-
-/**
  * Tells whether `op` is one of the {@linkcode OPERATIONS}.
  *
  * @example Check an operation name

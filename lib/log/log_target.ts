@@ -134,7 +134,10 @@ function escapeControls(text: string): string {
  * reportConfigError(error.message, detectRuntime());
  * ```
  */
-export function reportConfigError(message: string, runtime: Runtime): string | undefined {
+export function reportConfigError(
+  message: string,
+  runtime: Pick<Runtime, "args" | "env" | "pid" | "readFile" | "openAppend" | "stderrGoesNowhere">,
+): string | undefined {
   let path: string | undefined;
   try {
     path = findLogFile({ args: runtime.args(), env: runtime.env, readFile: runtime.readFile });

@@ -10,7 +10,7 @@ import { askApi } from "../api/backend.ts";
 import type { FailureKind } from "../api/failures.ts";
 import type { Config } from "../cli/config.ts";
 import { SYSTEM_CLOCK } from "../core/clock.ts";
-import { createFetch, fetchFor } from "../api/fetchers.ts";
+import { createFetchers, fetchFor } from "../api/fetchers.ts";
 import { escapeControl } from "../log/logger.ts";
 import { createMask } from "../log/mask.ts";
 import { hasPassword, type Operation, OPERATION_TABLE } from "../core/operations.ts";
@@ -134,7 +134,7 @@ export async function runCheck(
   // what came from the API by askApi (so that a short password does not mask our own words).
   const mask = createMask(router.secrets);
   const print = (line: string) => printLine(escapeControl(mask(line)));
-  const fetchers = createFetch(config, runtime);
+  const fetchers = createFetchers(config, runtime);
   const route = router.resolve(check.server);
   if (route === undefined) {
     print(`error: no route for domain ${JSON.stringify(check.server)} (see "domains" in --config)`);

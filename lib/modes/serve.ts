@@ -16,7 +16,7 @@ import { describeProxy, proxyFor, type ProxySettings } from "../runtime/environm
 import { startIdleCollector } from "./idle_gc.ts";
 import { fallbackFor } from "../log/log_target.ts";
 import { createLogger, type Logger } from "../log/logger.ts";
-import { createFetch } from "../api/fetchers.ts";
+import { createFetchers } from "../api/fetchers.ts";
 import { createRouter, type Route } from "../api/router.ts";
 import { type AppendFile, type Runtime, UnsafeLogFile } from "../runtime/mod.ts";
 import { EJABBERD, PROSODY, serve } from "../wire/serve_loop.ts";
@@ -142,7 +142,7 @@ export async function runServe(config: Config, runtime: Runtime): Promise<number
   for (const warning of [...config.warnings, ...router.warnings]) logger.warn(warning);
   for (const warning of runtime.environment.warnings) logger.warn(warning);
   runtime.onSignal("SIGHUP", reopen);
-  const fetchers = createFetch(config, runtime);
+  const fetchers = createFetchers(config, runtime);
   const cache = await openCache(config, runtime, logger, clock);
   const replies = createReplyPolicy(replySettingsOf(config));
   const handle = createAuthenticator({

@@ -20,7 +20,7 @@
  */
 
 /** A proxy to use, and the variable it came from. */
-export interface Proxy {
+export interface ProxyServer {
   /** `http://host:port` or `https://host:port`, without credentials. */
   readonly url: string;
   readonly username?: string;
@@ -31,8 +31,8 @@ export interface Proxy {
 
 /** The proxies from the environment, by the scheme of the URL requested. */
 export interface ProxySettings {
-  readonly http?: Proxy;
-  readonly https?: Proxy;
+  readonly http?: ProxyServer;
+  readonly https?: ProxyServer;
   /** `NO_PROXY` entries, lower case; `*` means no proxy at all. */
   readonly noProxy: readonly string[];
 }
@@ -63,7 +63,6 @@ export const PROXY_VARIABLES: readonly string[] = [
 /** Code loaded or a debugger opened through NODE_OPTIONS (`deno run` honours it). */
 const NODE_OPTIONS_UNSAFE =
   /(^|\s)(--inspect[a-z-]*|--debug[a-z-]*|--require|-r|--import|--loader|--experimental-loader)(?=\s|=|$)/;
-/(^|\s)(--inspect\S*|--debug\S*|--require\S*|-r|--import\S*|--loader\S*|--experimental-loader\S*)(?=\s|=|$)/;
 
 const set = (value: string | undefined): value is string =>
   value !== undefined && value.trim() !== "";
@@ -136,7 +135,7 @@ function readProxies(
   env: (name: string) => string | undefined,
   refuse: (name: string, why: string) => void,
 ): ProxySettings {
-  const pick = (...names: string[]): Proxy | undefined => {
+  const pick = (...names: string[]): ProxyServer | undefined => {
     for (const name of names) {
       const value = env(name);
       if (!set(value)) continue;
@@ -158,7 +157,7 @@ function readProxies(
 }
 
 /** A proxy from a variable's value, or why it cannot be used. */
-function parseProxy(variable: string, value: string): Proxy | string {
+function parseProxy(variable: string, value: string): ProxyServer | string {
   let url: URL;
   try {
     url = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(value) ? value : `http://${value}`);
@@ -170,7 +169,7 @@ function parseProxy(variable: string, value: string): Proxy | string {
       url.protocol.slice(0, -1)
     } proxy is not supported (only http:// and https://)`;
   }
-  const proxy: Proxy = { url: `${url.protocol}//${url.host}`, variable };
+  const proxy: ProxyServer = { url: `${url.protocol}//${url.host}`, variable };
   return url.username === "" ? proxy : {
     ...proxy,
     username: decodeURIComponent(url.username),
@@ -230,7 +229,7 @@ export function isLoopbackHost(host: string): boolean {
  * assert.equal(proxyFor(settings, "https://127.0.0.1:8443/x"), undefined);
  * ```
  */
-export function proxyFor(settings: ProxySettings, url: string): Proxy | undefined {
+export function proxyFor(settings: ProxySettings, url: string): ProxyServer | undefined {
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -265,7 +264,7 @@ export function proxyFor(settings: ProxySettings, url: string): Proxy | undefine
  * assert.equal(describeProxy(proxy), "http://***:***@p:3128 (HTTPS_PROXY)");
  * ```
  */
-export function describeProxy(proxy: Proxy): string {
+export function describeProxy(proxy: ProxyServer): string {
   const credentials = proxy.username === undefined ? "" : "***:***@";
   return `${proxy.url.replace("//", `//${credentials}`)} (${proxy.variable})`;
 }

@@ -127,50 +127,63 @@ export function openLogFile(
         if (codeOf(error) === "EEXIST" && attempt < 3) continue;
         throw error;
       }
-      return checked(fd, () => {
+      return checked(fs, fd, () => {
         const created = regularAt(fs, fd, path);
         if (options.fallback && uid === 0) giveToFolderOwner(fs, fd, path, created);
       });
     }
     if (before.isSymbolicLink()) {
       if (options.fallback) throw new UnsafeLogFile("it is a symbolic link");
-      const why = untrustedLink(path, fs, uid);
-      if (why !== undefined) {
-        throw new UnsafeLogFile(
-          `it is a symbolic link in a folder other users can write (${why}); give the file's ` +
-            "real path",
-        );
-      }
-      // Before the open too: a socket on stdout (as Bun's child_process gives) cannot be opened
-      // through /proc/self/fd/1 at all, and should be named for what it is.
-      let target: FileStat | undefined;
-      try {
-        target = fs.statSync(path);
-      } catch { /* the open below reports it */ }
-      if (target !== undefined) notStdout(fs, target);
-      const fd = fs.openSync(path, append);
-      return checked(fd, () => {
-        const stat = fs.fstatSync(fd);
-        if (stat.isFile() && stat.nlink !== 1) throw new UnsafeLogFile(linksReason(stat));
-        if (!stat.isFile() && !stat.isCharacterDevice() && !stat.isFIFO()) {
-          throw new UnsafeLogFile("it leads to neither a file, a device nor a pipe");
-        }
-        notStdout(fs, stat);
-      });
+      return openThroughLink(path, fs, uid, append);
     }
     const fd = fs.openSync(path, private_);
-    return checked(fd, () => notStdout(fs, regularAt(fs, fd, path)));
+    return checked(fs, fd, () => notStdout(fs, regularAt(fs, fd, path)));
   }
+}
 
-  /** Runs the checks on a new descriptor; closes it when one fails. */
-  function checked(fd: number, check: () => void): number {
-    try {
-      check();
-      return fd;
-    } catch (error) {
-      fs.closeSync(fd);
-      throw error;
+/**
+ * The explicit `--log-file` that is a symbolic link: followed only when {@linkcode untrustedLink}
+ * finds nothing wrong with its chain, onto a file with one link, a device or a pipe, never stdout.
+ */
+function openThroughLink(
+  path: string,
+  fs: FileCalls,
+  uid: number | undefined,
+  append: number,
+): number {
+  const why = untrustedLink(path, fs, uid);
+  if (why !== undefined) {
+    throw new UnsafeLogFile(
+      `it is a symbolic link in a folder other users can write (${why}); give the file's ` +
+        "real path",
+    );
+  }
+  // Before the open too: a socket on stdout (as Bun's child_process gives) cannot be opened
+  // through /proc/self/fd/1 at all, and should be named for what it is.
+  let target: FileStat | undefined;
+  try {
+    target = fs.statSync(path);
+  } catch { /* the open below reports it */ }
+  if (target !== undefined) notStdout(fs, target);
+  const fd = fs.openSync(path, append);
+  return checked(fs, fd, () => {
+    const stat = fs.fstatSync(fd);
+    if (stat.isFile() && stat.nlink !== 1) throw new UnsafeLogFile(linksReason(stat));
+    if (!stat.isFile() && !stat.isCharacterDevice() && !stat.isFIFO()) {
+      throw new UnsafeLogFile("it leads to neither a file, a device nor a pipe");
     }
+    notStdout(fs, stat);
+  });
+}
+
+/** Runs the checks on a new descriptor; closes it when one fails. */
+function checked(fs: FileCalls, fd: number, check: () => void): number {
+  try {
+    check();
+    return fd;
+  } catch (error) {
+    fs.closeSync(fd);
+    throw error;
   }
 }
 

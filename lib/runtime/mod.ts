@@ -1,10 +1,12 @@
 /**
  * The runtime adapter, the only code that touches `Deno.*` or `Bun.*` (the
- * shape of hono's `src/adapter/<runtime>/`): `deno.ts` and `bun.ts` implement
- * the {@linkcode Runtime} of `types.ts`; this module loads the one for the
- * runtime it runs on, and only that one, so Deno never loads `node:fs`.
- * `common.ts` holds what both share, `stderr.ts` and `sqlite.ts` the
- * runtime-level pieces of logging and `--cache-file`.
+ * shape of hono's `src/adapter/<runtime>/`): `types.ts` names the capabilities
+ * (process, stdio, files, HTTP, terminal, SQLite, memory), `deno/` and `bun/`
+ * implement each in a small file, `deno.ts` and `bun.ts` put them together
+ * into the {@linkcode Runtime}; this module loads the one for the runtime it
+ * runs on, and only that one, so Deno never loads `node:fs`. `common.ts` holds
+ * what both share, `stderr.ts` and `sqlite.ts` the runtime-level pieces of
+ * logging and `--cache-file`.
  *
  * @module
  */
@@ -13,6 +15,7 @@ import type { BunGlobal } from "./bun.ts";
 import type { Runtime } from "./types.ts";
 
 export type { AppendFile, DiscardResult, Runtime, SqliteModule } from "./types.ts";
+export type { Files, Http, Memory, ProcessInfo, Sqlite, Stdio, Terminal } from "./types.ts";
 export type { OpenLogOptions } from "./types.ts";
 export { UnsafeLogFile } from "./log_file.ts";
 

@@ -1,8 +1,10 @@
 /**
- * What the program needs from the runtime: the {@linkcode Runtime} interface
- * that `deno.ts` and `bun.ts` implement and `mod.ts` hands out. Everything in
- * `lib/` outside this folder takes these streams and functions, so the core
- * knows no runtime.
+ * What the program needs from the runtime, by capability ({@linkcode ProcessInfo},
+ * {@linkcode Stdio}, {@linkcode Files}, {@linkcode Http}, {@linkcode Terminal},
+ * {@linkcode Sqlite}, {@linkcode Memory}), and {@linkcode Runtime}, all of them: `deno/` and
+ * `bun/` implement each capability, `deno.ts` and `bun.ts` put them together and `mod.ts`
+ * hands out the one of the runtime it runs on. Everything in `lib/` outside this folder takes
+ * these streams and functions, so the core knows no runtime.
  *
  * @module
  */
@@ -26,8 +28,8 @@ export interface AppendFile {
   close(): void;
 }
 
-/** What the program needs from the runtime. */
-export interface Runtime {
+/** The process: who it is, its arguments and environment, signals, exit. */
+export interface ProcessInfo {
   readonly name: "deno" | "bun";
   /** The runtime's own version, e.g. `deno 2.9.6`. */
   readonly version: string;
@@ -43,6 +45,13 @@ export interface Runtime {
   env(name: string): string | undefined;
   /** Every environment variable, for option validation. */
   envNames(): string[];
+  /** Calls `handler` on each delivery of the signal (ignored where unsupported). */
+  onSignal(signal: "SIGHUP" | "SIGTERM" | "SIGINT", handler: () => void): void;
+  exit(code: number): never;
+}
+
+/** stdin, stdout and stderr. */
+export interface Stdio {
   /** stdin as a byte stream. */
   stdin(): ReadableStream<Uint8Array>;
   stdinIsTerminal(): boolean;
@@ -52,17 +61,25 @@ export interface Runtime {
   writeStderr(text: string): void;
   /** True when stderr is `/dev/null` or closed (`ejabberdctl start`): nobody reads it. */
   stderrGoesNowhere(): boolean;
+}
+
+/** Files: secrets and CA files read whole, log files appended to, permission bits. */
+export interface Files {
   readFile(path: string): Uint8Array;
   /**
-   * Opens a log file for appending, by the rules of `openLogFile` (common.ts): never through a
+   * Opens a log file for appending, by the rules of `openLogFile` (log_file.ts): never through a
    * symbolic link someone else could have planted, never a file with two links, never stdout.
    * Reopening applies the same rules and keeps the old descriptor when they refuse.
    *
-   * @throws {UnsafeLogFile} (common.ts) when the file is refused, or the open's own error.
+   * @throws {UnsafeLogFile} (log_file.ts) when the file is refused, or the open's own error.
    */
   openAppend(path: string, options?: OpenLogOptions): AppendFile;
-  /** Calls `handler` on each delivery of the signal (ignored where unsupported). */
-  onSignal(signal: "SIGHUP" | "SIGTERM" | "SIGINT", handler: () => void): void;
+  /** A file's permission bits (`stat`), or undefined where unknown (Windows, no such file). */
+  fileMode(path: string): number | undefined;
+}
+
+/** HTTP requests to the site's API. */
+export interface Http {
   /**
    * A `fetch` that trusts the given extra CA certificates (PEM) besides the
    * system's, and goes through the environment's proxy where
@@ -71,8 +88,10 @@ export interface Runtime {
    * turns out closed, which must not happen to account creation or removal.
    */
   createFetch(caCerts: readonly string[], options?: { reuse?: boolean }): typeof fetch;
-  /** The SQLite driver (`bun:sqlite` or `node:sqlite`) for `--cache-file`, loaded on demand. */
-  loadSqlite(): Promise<SqliteModule>;
+}
+
+/** The terminal of `check` and of Prosody's prompt. */
+export interface Terminal {
   /** Reads one line from the terminal with echo off. */
   readSecretLine(prompt: string): Promise<string>;
   /**
@@ -81,15 +100,28 @@ export interface Runtime {
    * Call it only when stdin is a terminal.
    */
   discardQueuedInput(): DiscardResult;
-  /** A file's permission bits (`stat`), or undefined where unknown (Windows, no such file). */
-  fileMode(path: string): number | undefined;
+}
+
+/** SQLite, for `--cache-file`. */
+export interface Sqlite {
+  /** The SQLite driver (`bun:sqlite` or `node:sqlite`) for `--cache-file`, loaded on demand. */
+  loadSqlite(): Promise<SqliteModule>;
+}
+
+/** The garbage collector, where the runtime lets programs run it. */
+export interface Memory {
   /**
    * Runs one full garbage collection (`Bun.gc(true)`); undefined where the runtime offers
    * none to programs (Deno).
    */
   readonly collectGarbage?: () => void;
-  exit(code: number): never;
 }
+
+/**
+ * What the program needs from the runtime: every capability. A function that needs one
+ * takes that one (or a `Pick` of it), so that a test fakes only what it replaces.
+ */
+export interface Runtime extends ProcessInfo, Stdio, Files, Http, Terminal, Sqlite, Memory {}
 
 /** How a log file may be opened, see `openLogFile` (log_file.ts). */
 export interface OpenLogOptions {

@@ -14,15 +14,15 @@
  * @example Refuse a negative window
  * ```ts
  * import assert from "node:assert/strict";
- * import { checkNumber } from "./check_number.ts";
- * checkNumber("auth cache", "maxEntries", 10, { integer: true });
+ * import { assertNumber } from "./assert_number.ts";
+ * assertNumber("auth cache", "maxEntries", 10, { integer: true });
  * assert.throws(
- *   () => checkNumber("auth cache", "ttlMs", -1),
+ *   () => assertNumber("auth cache", "ttlMs", -1),
  *   { message: "Cannot create auth cache: ttlMs must be a finite number >= 0, got -1" },
  * );
  * ```
  */
-export function checkNumber(
+export function assertNumber(
   component: string,
   name: string,
   value: number,
