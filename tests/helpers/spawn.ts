@@ -153,6 +153,7 @@ export class Extauth {
     this.#child.stderr!.setEncoding("utf8");
     this.#child.stderr!.on("data", (text: string) => {
       this.#stderr += text;
+      this.#notify();
     });
     // Writing to a child that has exited raises EPIPE here; the test sees the exit instead.
     this.#child.stdin!.on("error", () => {});
@@ -257,6 +258,20 @@ export class Extauth {
       ? "still running"
       : `exit ${this.#exit.code ?? this.#exit.signal}`;
     return ` (${exit}; stdout ${hex(this.stdout)}; stderr: ${this.#stderr.slice(-2000)})`;
+  }
+
+  /**
+   * Waits until stderr, from the offset `from` on, matches `pattern` (a log line arrived);
+   * resolves with the offset just past the match. Fails after the wait limit or at the exit.
+   */
+  async waitForStderr(pattern: RegExp, from = 0): Promise<number> {
+    const find = () =>
+      new RegExp(pattern.source, pattern.flags.replace("g", "")).exec(
+        this.#stderr.slice(from),
+      );
+    await this.#until(() => find() !== null, `stderr matching ${pattern}`);
+    const match = find()!;
+    return from + match.index + match[0].length;
   }
 
   /** Closes stdin (ejabberd stopping or restarting the program). */
