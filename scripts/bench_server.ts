@@ -17,6 +17,12 @@
  * server) gets HTTP 400, which the program must turn into a backend error: the benchmark then sees
  * a wrong reply and fails.
  *
+ * It is not the tests' fake API (`tests/helpers/api_server.ts`) on purpose: that one records every
+ * request with its headers and body, keeps a user table and hashes passwords for a constant-time
+ * compare (the example API's endpoint table), all work per request that would be measured as the
+ * program's. This one answers from a fixed rule with precomputed bodies, on the runtime's own
+ * server (`Bun.serve`/`Deno.serve`) in a process of its own.
+ *
  * @module
  */
 

@@ -92,13 +92,13 @@ export interface ExampleApi {
 }
 
 /** The answer an endpoint gives: becomes the JSON body of a 200 response. */
-interface Answer {
+export interface Answer {
   success: boolean;
   message?: string;
 }
 
 /** A request body after checking: what every endpoint handler receives. */
-interface Credentials {
+export interface Credentials {
   /** `user@server`, the key of the user table. */
   username: string;
   /** Present for login, setpass, tryregister and removeuser3. */
@@ -122,14 +122,26 @@ function sameSecret(a: string, b: string): boolean {
   return timingSafeEqual(ha, hb);
 }
 
+/** One endpoint: whether its body must carry a password, and its answer. */
+export interface ExampleEndpoint {
+  readonly needsPassword: boolean;
+  handle(c: Credentials, users: Map<string, string>): Answer;
+}
+
 /**
- * The six endpoints. Each gets the checked request body and the user table and returns the
- * answer. This is the part a site replaces with its own database calls.
+ * The six endpoints, keyed by path. Each gets the checked request body and the user table and
+ * returns the answer. This is the part a site replaces with its own database calls. (The tests'
+ * fake API, `tests/helpers/api_server.ts`, answers with this same table.)
+ *
+ * @example Ask the table directly
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const users = new Map([["alice@localhost", "wonderland"]]);
+ * const answer = ENDPOINTS["/login"]!.handle({ username: "alice@localhost", password: "x" }, users);
+ * assert.deepEqual(answer, { success: false, message: "wrong user name or password" });
+ * ```
  */
-const ENDPOINTS: Record<
-  string,
-  { needsPassword: boolean; handle(c: Credentials, users: Map<string, string>): Answer }
-> = {
+export const ENDPOINTS: Readonly<Record<string, ExampleEndpoint>> = {
   // auth: is this the user's password?
   "/login": {
     needsPassword: true,

@@ -4,10 +4,11 @@ import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runServe } from "../lib/modes/serve.ts";
-import { type Config, ConfigError, parseCommand } from "../lib/cli/config.ts";
+import { type Config, ConfigError } from "../lib/cli/config.ts";
 import { encodeFrame } from "../lib/wire/ejabberd_frames.ts";
 import { detectRuntime, type Runtime, type Stdio } from "../lib/runtime/mod.ts";
-import { listen, type ProgrammableServer, reply } from "./helpers/programmable_server.ts";
+import { listen, type ProgrammableServer, reply } from "./helpers/api_server.ts";
+import { serveConfig } from "./helpers/config.ts";
 
 const encoder = new TextEncoder();
 const real = detectRuntime();
@@ -45,14 +46,7 @@ function harness(input: Uint8Array[]) {
 }
 
 function config(args: string[]): Config {
-  const command = parseCommand({
-    args,
-    env: () => undefined,
-    envNames: () => [],
-    readFile: real.readFile,
-  });
-  if (command.kind !== "serve") throw new Error("expected serve");
-  return command.config;
+  return serveConfig(args, {}, real.readFile);
 }
 
 describe("runServe", () => {

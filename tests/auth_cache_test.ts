@@ -2,6 +2,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { AuthCache, type AuthCacheOptions } from "../lib/cache/memory_cache.ts";
 import { readClock } from "./helpers/clock.ts";
+import { containsBytes } from "./helpers/bytes.ts";
 
 const SERVER = "example.com";
 
@@ -59,14 +60,6 @@ function walk(root: unknown): { strings: string[]; buffers: Uint8Array[]; maps: 
   };
   visit(root);
   return { strings, buffers, maps };
-}
-
-function containsBytes(haystack: Uint8Array, needle: Uint8Array): boolean {
-  outer: for (let i = 0; i + needle.length <= haystack.length; i++) {
-    for (let j = 0; j < needle.length; j++) if (haystack[i + j] !== needle[j]) continue outer;
-    return true;
-  }
-  return false;
 }
 
 describe("AuthCache", () => {

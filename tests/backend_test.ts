@@ -6,7 +6,7 @@ import { FORM_STATUS_CONTRACT, JSON_CONTRACT } from "../lib/api/contracts.ts";
 import type { AuthRequest } from "../lib/core/request.ts";
 import type { Target } from "../lib/api/router.ts";
 import { instantClock } from "./helpers/clock.ts";
-import { listen, type ProgrammableServer, reply } from "./helpers/programmable_server.ts";
+import { listen, type ProgrammableServer, reply } from "./helpers/api_server.ts";
 
 const AUTH: AuthRequest = {
   op: "auth",

@@ -4,33 +4,13 @@ import {
   type Command,
   type Config,
   ConfigError,
-  type ConfigSources,
   envName,
   helpText,
   parseCommand,
 } from "../lib/cli/config.ts";
+import { sources } from "./helpers/config.ts";
 
-const encoder = new TextEncoder();
 const URL_A = "http://127.0.0.1:8080/xmpp";
-
-/** Command-line args, environment and files, all in memory. */
-function sources(
-  args: readonly string[],
-  env: Readonly<Record<string, string>> = {},
-  files: Readonly<Record<string, string>> = {},
-): ConfigSources {
-  return {
-    args,
-    env: (name) => (Object.hasOwn(env, name) ? env[name] : undefined),
-    envNames: () => Object.keys(env),
-    readFile: (path) => {
-      if (!Object.hasOwn(files, path)) {
-        throw new Error(`No such file or directory (os error 2): readfile '${path}'`);
-      }
-      return encoder.encode(files[path]);
-    },
-  };
-}
 
 function parse(
   args: readonly string[],

@@ -175,8 +175,12 @@ async function startProgram(extra: readonly string[]) {
     stdio: ["ignore", "pipe", "pipe"],
   });
   let stderr = "";
-  child.stderr.on("data", (chunk: Buffer) => {
-    stderr += chunk.toString("utf8");
+  // The start-up lines follow the URL; the last one ends with "/login".
+  const started = new Promise<void>((resolve) => {
+    child.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString("utf8");
+      if (/\/login\n$/.test(stderr)) resolve();
+    });
   });
   const stop = async () => {
     const exited = new Promise((resolve) => child.once("exit", resolve));
@@ -193,11 +197,10 @@ async function startProgram(extra: readonly string[]) {
       });
       child.once("exit", (code) => reject(new Error(`example API exited with code ${code}`)));
     });
-    // The start-up lines follow the URL; wait for the last one (at most 10 s, then the
-    // assertions show what came).
-    for (let i = 0; i < 500 && !/\/login\n$/.test(stderr); i++) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    // Wait for the last start-up line (at most 10 s, then the assertions show what came).
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([started, new Promise((resolve) => timer = setTimeout(resolve, 10_000))]);
+    clearTimeout(timer);
     return { url, stderr: () => stderr, stop };
   } catch (error) {
     await stop().catch(() => {});

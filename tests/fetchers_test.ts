@@ -3,22 +3,16 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type Config, parseCommand } from "../lib/cli/config.ts";
+import type { Config } from "../lib/cli/config.ts";
 import { createFetchers, fetchFor } from "../lib/api/fetchers.ts";
 import { OPERATIONS } from "../lib/core/operations.ts";
 import { detectRuntime, type Files, type Http } from "../lib/runtime/mod.ts";
+import { serveConfig } from "./helpers/config.ts";
 
 const real = detectRuntime();
 
 function config(args: string[]): Config {
-  const command = parseCommand({
-    args,
-    env: () => undefined,
-    envNames: () => [],
-    readFile: () => new Uint8Array(),
-  });
-  if (command.kind !== "serve") throw new Error(`expected serve, got ${command.kind}`);
-  return command.config;
+  return serveConfig(args, {}, () => new Uint8Array());
 }
 
 describe("createFetchers", () => {

@@ -10,7 +10,7 @@ import {
   REPLY_FALSE,
   REPLY_TRUE,
 } from "../lib/wire/ejabberd_frames.ts";
-import { concatBytes, prng, streamOf } from "./helpers/bytes.ts";
+import { concatBytes, prng, randomChunks, splitAt, streamOf } from "./helpers/bytes.ts";
 
 /** A payload whose bytes depend on its length and position, so any misalignment shows. */
 function payloadOf(length: number, salt = 0): Uint8Array {
@@ -36,30 +36,6 @@ async function read(chunks: readonly Uint8Array[]): Promise<Read> {
     else rejected.push(incoming.reason);
   }
   return { payloads, rejected, ends, locked: stream.locked };
-}
-
-/** Splits `bytes` at the given offsets (sorted, within bounds). */
-function splitAt(bytes: Uint8Array, cuts: readonly number[]): Uint8Array[] {
-  const chunks: Uint8Array[] = [];
-  let start = 0;
-  for (const cut of cuts) {
-    chunks.push(bytes.slice(start, cut));
-    start = cut;
-  }
-  chunks.push(bytes.slice(start));
-  return chunks;
-}
-
-function randomChunks(bytes: Uint8Array, random: () => number, maxSize: number): Uint8Array[] {
-  const chunks: Uint8Array[] = [];
-  let at = 0;
-  while (at < bytes.length) {
-    // Sometimes an empty chunk, which must be harmless.
-    const size = random() < 0.05 ? 0 : 1 + Math.floor(random() * maxSize);
-    chunks.push(bytes.slice(at, at + size));
-    at += size;
-  }
-  return chunks;
 }
 
 function byteByByte(bytes: Uint8Array): Uint8Array[] {

@@ -9,7 +9,7 @@ import {
   MAX_LINE_LENGTH,
   readLines,
 } from "../lib/wire/prosody_lines.ts";
-import { prng, streamOf } from "./helpers/bytes.ts";
+import { prng, splitAt, streamOf } from "./helpers/bytes.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -51,16 +51,6 @@ function model(input: Uint8Array, maxLength = MAX_LINE_LENGTH): Simple[] {
     start = i + 1;
   }
   return out;
-}
-
-function splitAt(input: Uint8Array, cuts: readonly number[]): Uint8Array[] {
-  const chunks: Uint8Array[] = [];
-  let start = 0;
-  for (const cut of [...cuts, input.length]) {
-    chunks.push(input.slice(start, cut));
-    start = cut;
-  }
-  return chunks;
 }
 
 describe("encodeLineReply", () => {

@@ -8,11 +8,11 @@ import {
   replySettingsOf,
 } from "../lib/auth/reply_policy.ts";
 import { type Clock, SYSTEM_CLOCK } from "../lib/core/clock.ts";
-import { parseCommand } from "../lib/cli/config.ts";
 import { createLogger } from "../lib/log/logger.ts";
 import { createRouter } from "../lib/api/router.ts";
 import { manualClock } from "./helpers/clock.ts";
-import { listen, type ProgrammableServer, reply } from "./helpers/programmable_server.ts";
+import { listen, type ProgrammableServer, reply } from "./helpers/api_server.ts";
+import { memoryFiles, serveConfig } from "./helpers/config.ts";
 
 const encode = (text: string) => new TextEncoder().encode(text);
 
@@ -27,15 +27,8 @@ async function pipeline(
     clock?: Clock;
   } = {},
 ) {
-  const files = options.files ?? {};
-  const readFile = (path: string) => {
-    if (!(path in files)) throw new Error(`No such file: ${path}`);
-    return encode(files[path]!);
-  };
-  const command = parseCommand({ args, env: () => undefined, envNames: () => [], readFile });
-  assert.equal(command.kind, "serve");
-  if (command.kind !== "serve") throw new Error("unreachable");
-  const config = command.config;
+  const readFile = memoryFiles(options.files);
+  const config = serveConfig(args, {}, readFile);
   const lines: string[] = [];
   const logger = createLogger({ level: "debug", sink: (line) => lines.push(line) });
   const cache = await AuthCache.create({

@@ -1,17 +1,12 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { concatBytes } from "../lib/core/bytes.ts";
 import { OPERATIONS } from "../lib/core/operations.ts";
 import { parseRequest, type ParseResult } from "../lib/core/request.ts";
-import { prng } from "./helpers/bytes.ts";
+import { concat, prng } from "./helpers/bytes.ts";
 
 const encoder = new TextEncoder();
 const bytes = (text: string): Uint8Array => encoder.encode(text);
 const parse = (text: string): ParseResult => parseRequest(bytes(text));
-
-function concat(...parts: (string | Uint8Array)[]): Uint8Array {
-  return concatBytes(parts.map((p) => (typeof p === "string" ? bytes(p) : p)));
-}
 
 function okRequest(result: ParseResult) {
   assert.equal(result.ok, true, result.ok ? "" : `expected ok, got: ${result.reason}`);

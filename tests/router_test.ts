@@ -1,11 +1,11 @@
 import { createHmac } from "node:crypto";
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { parseCommand } from "../lib/cli/config.ts";
 import { createRouter, targetFor } from "../lib/api/router.ts";
 import { verifySignature } from "../lib/api/signing.ts";
 import { VERSION } from "../lib/core/version.ts";
 import { manualClock } from "./helpers/clock.ts";
+import { memoryFiles, serveConfig } from "./helpers/config.ts";
 
 const encoder = new TextEncoder();
 
@@ -14,18 +14,8 @@ function configOf(
   env: Record<string, string> = {},
   files: Record<string, string> = {},
 ) {
-  const readFile = (path: string) => {
-    if (!(path in files)) throw new Error(`ENOENT: no such file, open '${path}'`);
-    return encoder.encode(files[path]!);
-  };
-  const command = parseCommand({
-    args,
-    env: (name) => env[name],
-    envNames: () => Object.keys(env),
-    readFile,
-  });
-  if (command.kind !== "serve") throw new Error(`expected serve, got ${command.kind}`);
-  return { config: command.config, readFile };
+  const readFile = memoryFiles(files);
+  return { config: serveConfig(args, env, readFile), readFile };
 }
 
 describe("createRouter", () => {

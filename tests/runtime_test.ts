@@ -2,13 +2,12 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { createServer, type Server } from "node:https";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { classifyFetchError } from "../lib/api/failures.ts";
 import { writeAll } from "../lib/runtime/common.ts";
 import { detectRuntime } from "../lib/runtime/mod.ts";
+import { type Api, reply, startApi } from "./helpers/api_server.ts";
 
 const runtime = detectRuntime();
 const dir = mkdtempSync(join(tmpdir(), "xmpp-extauth-runtime-"));
@@ -45,7 +44,7 @@ describe("detectRuntime", () => {
 });
 
 describe("createFetch with a private CA", () => {
-  let server: Server;
+  let server: Api;
   let url = "";
   let caPem = "";
   before(async () => {
@@ -104,19 +103,14 @@ describe("createFetch with a private CA", () => {
       "leaf.ext",
     );
     caPem = readFileSync(join(dir, "ca.pem"), "utf8");
-    server = createServer({
-      key: readFileSync(join(dir, "leaf.key")),
-      cert: readFileSync(join(dir, "leaf.pem")),
-    }, (_req, res) => {
-      res.writeHead(200, { "Content-Type": "application/json" });
-      res.end('{"success":true}');
+    server = await startApi({
+      tls: { key: readFileSync(join(dir, "leaf.key")), cert: readFileSync(join(dir, "leaf.pem")) },
+      mode: { handle: (_req, _body, res) => reply(res, 200, '{"success":true}') },
     });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/login`;
+    url = `${server.origin}/login`;
   });
   after(async () => {
-    server.closeAllConnections?.();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await server.close();
     rmSync(dir, { recursive: true, force: true });
   });
 

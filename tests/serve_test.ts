@@ -6,20 +6,10 @@ import { createLogger, type Logger, silentLogger } from "../lib/log/logger.ts";
 import { parseRequest } from "../lib/core/request.ts";
 import { EJABBERD, PROSODY, serve, type ServeResult } from "../lib/wire/serve_loop.ts";
 import { createReplyPolicy, type ReplyPolicy } from "../lib/auth/reply_policy.ts";
-import { concatBytes, prng, streamOf } from "./helpers/bytes.ts";
+import { concatBytes, prng, randomChunks, streamOf } from "./helpers/bytes.ts";
 
 const encoder = new TextEncoder();
 const bytes = (text: string): Uint8Array => encoder.encode(text);
-
-function randomChunks(input: Uint8Array, random: () => number, maxSize: number): Uint8Array[] {
-  const chunks: Uint8Array[] = [];
-  for (let at = 0; at < input.length;) {
-    const size = random() < 0.03 ? 0 : 1 + Math.floor(random() * maxSize);
-    chunks.push(input.slice(at, at + size));
-    at += size;
-  }
-  return chunks;
-}
 
 const frames = (...texts: string[]): Uint8Array =>
   concatBytes(texts.map((t) => encodeFrame(bytes(t))));
@@ -123,7 +113,7 @@ describe("serve: ejabberd protocol", () => {
     );
     let inFlight = 0;
     let maxInFlight = 0;
-    const { writes, result } = await run(randomChunks(frames(...texts), prng(3), 7), {
+    const { writes, result } = await run(randomChunks(frames(...texts), prng(3), 7, 0.03), {
       handle: async (payload) => {
         inFlight++;
         maxInFlight = Math.max(maxInFlight, inFlight);
@@ -338,7 +328,7 @@ describe("serve: random input (seeded fuzz)", () => {
       for (let round = 0; round < 1000; round++) {
         const input = generate(random);
         const onError = random() < 0.5 ? "error" : "false";
-        const chunks = randomChunks(input, random, 1 + Math.floor(random() * 20));
+        const chunks = randomChunks(input, random, 1 + Math.floor(random() * 20), 0.03);
         const expected = completeFrames(input).map((p) => expectedVerdict(p, onError));
         totalFrames += expected.length;
         const { result, writes } = await run(chunks, { onError });
@@ -382,7 +372,7 @@ describe("serve: Prosody protocol", () => {
     );
     const random = prng(11);
     for (let round = 0; round < 100; round++) {
-      const chunks = randomChunks(input, random, 1 + Math.floor(random() * 10));
+      const chunks = randomChunks(input, random, 1 + Math.floor(random() * 10), 0.03);
       const { writes } = await run(chunks, { protocol: PROSODY });
       assert.deepEqual(texts(writes), ["1\n", "0\n", "1\n", "1\n"], `round ${round}`);
     }

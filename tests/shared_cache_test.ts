@@ -14,6 +14,7 @@ import { createLogger } from "../lib/log/logger.ts";
 import { detectRuntime } from "../lib/runtime/mod.ts";
 import { SYSTEM_CLOCK } from "../lib/core/clock.ts";
 import { openSharedCache, SharedAuthCache } from "../lib/cache/shared_cache.ts";
+import { containsBytes } from "./helpers/bytes.ts";
 
 const SERVER = "example.com";
 const sqlite = await detectRuntime().loadSqlite();
@@ -251,11 +252,3 @@ describe("the cache file", () => {
     assert.equal(cache.size, 3);
   });
 });
-
-function containsBytes(haystack: Uint8Array, needle: Uint8Array): boolean {
-  outer: for (let i = 0; i + needle.length <= haystack.length; i++) {
-    for (let j = 0; j < needle.length; j++) if (haystack[i + j] !== needle[j]) continue outer;
-    return true;
-  }
-  return false;
-}

@@ -7,6 +7,11 @@ when asked, the OS pid of the process that sent it) and can be switched "down" (
 connection refused), "503" (HTTP 503 to every request) or "slow" (sleeps before answering).
 
 Standard library only, so it runs under Debian's /usr/bin/python3.
+
+It is separate from the TypeScript tests' fake API (tests/helpers/api_server.ts) by design: the
+e2e runs beside a real ejabberd as root and needs no Deno or Bun but the compiled binary under
+test, and it answers questions only the e2e asks (which OS process sent a request, for the pool
+cases).
 """
 
 from __future__ import annotations

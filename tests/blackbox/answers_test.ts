@@ -17,7 +17,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { listen, type ProgrammableServer, reply } from "../helpers/programmable_server.ts";
+import { listen, type ProgrammableServer, reply } from "../helpers/api_server.ts";
 import {
   assertReply,
   ERROR,

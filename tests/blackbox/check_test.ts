@@ -14,8 +14,16 @@ import { join } from "node:path";
 import type { FailureKind } from "../../lib/api/failures.ts";
 import { hintFor } from "../../lib/modes/check.ts";
 import { VERSION } from "../../lib/core/version.ts";
-import { type Api, type Mode, slow, startApi, startApiWithToken } from "../helpers/api_server.ts";
-import { listen, type ProgrammableServer, reply } from "../helpers/programmable_server.ts";
+import {
+  type Api,
+  listen,
+  type Mode,
+  type ProgrammableServer,
+  reply,
+  slow,
+  startApi,
+  startApiWithToken,
+} from "../helpers/api_server.ts";
 import {
   REPO_ROOT,
   runExtauth,

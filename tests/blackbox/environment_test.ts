@@ -8,14 +8,16 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer, type Server } from "node:https";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
 import { describeProxy, inspectEnvironment, proxyFor } from "../../lib/runtime/environment.ts";
-import { type Api, startApi } from "../helpers/api_server.ts";
-import { listen, type ProgrammableServer, reply } from "../helpers/programmable_server.ts";
+import {
+  type Api,
+  listen,
+  type ProgrammableServer,
+  reply,
+  startApi,
+} from "../helpers/api_server.ts";
 import {
   assertReply,
   ERROR,
@@ -169,7 +171,7 @@ describe("inspectEnvironment", () => {
 for (const runner of runners()) {
   describe(`variables meant for other programs, set on the program (${runner.name})`, () => {
     let api: Api;
-    let tls: Server;
+    let tls: Api;
     let tlsUrl: string;
     let tlsRequests: string[];
     let dir: string;
@@ -177,25 +179,23 @@ for (const runner of runners()) {
       api = await startApi({ users: { "alice@example.com": PASSWORD } });
       dir = mkdtempSync(join(tmpdir(), "xmpp-extauth-env-"));
       tlsRequests = [];
-      tls = createServer({
-        key: readFileSync(join(FIXTURES, "tls_leaf_key.pem")),
-        cert: readFileSync(join(FIXTURES, "tls_leaf_cert.pem")),
-      }, (req, res) => {
-        let body = "";
-        req.on("data", (chunk) => body += chunk);
-        req.on("end", () => {
-          tlsRequests.push(body);
-          res.writeHead(200, { "Content-Type": "application/json" });
-          res.end('{"success":true}');
-        });
+      tls = await startApi({
+        tls: {
+          key: readFileSync(join(FIXTURES, "tls_leaf_key.pem")),
+          cert: readFileSync(join(FIXTURES, "tls_leaf_cert.pem")),
+        },
+        mode: {
+          handle: (_req, body, res) => {
+            tlsRequests.push(body);
+            reply(res, 200, '{"success":true}');
+          },
+        },
       });
-      await new Promise<void>((resolve) => tls.listen(0, "127.0.0.1", resolve));
-      tlsUrl = `https://127.0.0.1:${(tls.address() as AddressInfo).port}/xmpp`;
+      tlsUrl = `${tls.origin}/xmpp`;
     });
     after(async () => {
       await api.close();
-      tls.closeAllConnections?.();
-      await new Promise<void>((resolve) => tls.close(() => resolve()));
+      await tls.close();
       rmSync(dir, { recursive: true, force: true });
     });
 
@@ -343,16 +343,16 @@ for (const runner of runners()) {
           // An API on every local address (`::` takes IPv4 too), so that each spelling
           // that connects here can answer.
           const seen: string[] = [];
-          const local: HttpServer = createHttpServer((req, res) => {
-            req.resume();
-            req.on("end", () => {
-              seen.push(req.url ?? "");
-              res.writeHead(200, { "Content-Type": "application/json" });
-              res.end('{"success":true}');
-            });
+          const local = await startApi({
+            hostname: "::",
+            mode: {
+              handle: (req, _body, res) => {
+                seen.push(req.url ?? "");
+                reply(res, 200, '{"success":true}');
+              },
+            },
           });
-          await new Promise<void>((resolve) => local.listen(0, "::", resolve));
-          const port = (local.address() as AddressInfo).port;
+          const port = local.port;
           try {
             // Deno's resolver does not resolve names ending in ".localhost" or "." (the request
             // fails: error, direct); Bun's does.
@@ -405,8 +405,7 @@ for (const runner of runners()) {
               "http://api.example.test/xmpp/exists",
             ]);
           } finally {
-            local.closeAllConnections?.();
-            await new Promise<void>((resolve) => local.close(() => resolve()));
+            await local.close();
           }
         },
       );

@@ -11,7 +11,7 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import {
   chmodSync,
   chownSync,
@@ -27,22 +27,20 @@ import {
   symlinkSync,
   writeFileSync,
 } from "node:fs";
-import { createServer } from "node:net";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
+import { closedPort } from "../helpers/api_server.ts";
 import {
-  cleanEnv,
   concat,
   ERROR,
-  type Extauth,
   frame,
   hex,
-  REPO_ROOT,
   type Runner,
   runners,
+  runWithStderr,
   startExtauth,
+  waitUntil,
 } from "../helpers/spawn.ts";
 
 const T = { timeout: 60_000 };
@@ -51,63 +49,7 @@ const notRoot = process.getuid?.() !== 0
   ? "needs root: the attacks are on root's files, by a folder's owner who is not root"
   : false;
 
-interface Ran {
-  readonly code: number | null;
-  readonly stdout: Uint8Array;
-  readonly stderr: string;
-}
-
-/** Runs the program to the end of `stdin`, its stderr on /dev/null or a pipe we read. */
-function run(
-  runner: Runner,
-  args: readonly string[],
-  stderr: "devnull" | "pipe",
-  env: Record<string, string>,
-  stdin: Uint8Array = new Uint8Array(),
-): Promise<Ran> {
-  const child = spawn(runner.command, [...runner.prefix, ...args], {
-    cwd: REPO_ROOT,
-    env: cleanEnv(env),
-    stdio: ["pipe", "pipe", stderr === "pipe" ? "pipe" : "ignore"],
-  });
-  const out: Uint8Array[] = [];
-  let err = "";
-  child.stdout!.on("data", (chunk: Uint8Array) => out.push(chunk));
-  child.stderr?.on("data", (chunk: Uint8Array) => (err += new TextDecoder().decode(chunk)));
-  child.stdin!.on("error", () => {});
-  child.stdin!.end(stdin);
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`no exit within 20 s (stdout ${hex(concat(...out))}, stderr ${err})`));
-    }, 20_000);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout: concat(...out), stderr: err });
-    });
-  });
-}
-
-/** A port on 127.0.0.1 where nothing listens: every request is a backend error (a log line). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 const read = (path: string) => (existsSync(path) ? readFileSync(path, "utf8") : "");
-
-/** Waits until `done()` holds (a line reached a file), checking on each tick of 20 ms. */
-async function until(done: () => boolean, what: string, p: Extauth): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; ${p.stderr}`);
-    if (p.exitStatus !== undefined) throw new Error(`exited waiting for ${what}: ${p.stderr}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 /** A root file's owner, mode, link count and bytes, to compare before and after. */
 function snapshot(path: string) {
@@ -166,7 +108,7 @@ function suite(runner: Runner) {
         const passwd = rootFile(0o644);
         const before = snapshot(passwd);
         symlinkSync(passwd, join(logs, "xmpp-extauth.log"));
-        const ran = await run(
+        const ran = await runWithStderr(
           runner,
           ["--url", url, "--retries", "0"],
           "devnull",
@@ -186,7 +128,7 @@ function suite(runner: Runner) {
         const logs = folder();
         const preload = join(rootOnly, `ld.so.preload-${++n}`);
         symlinkSync(preload, join(logs, "xmpp-extauth.log"));
-        const ran = await run(runner, ["--url", url], "devnull", ejabberdLog(logs));
+        const ran = await runWithStderr(runner, ["--url", url], "devnull", ejabberdLog(logs));
         assert.equal(ran.code, 0);
         assert.equal(existsSync(preload), false, "root created a file through the link");
       },
@@ -201,7 +143,7 @@ function suite(runner: Runner) {
         linkSync(passwd, join(logs, "xmpp-extauth.log"));
         const before = snapshot(passwd);
         assert.equal(before.nlink, 2);
-        const ran = await run(
+        const ran = await runWithStderr(
           runner,
           ["--url", url, "--retries", "0"],
           "devnull",
@@ -218,7 +160,7 @@ function suite(runner: Runner) {
       opts,
       async () => {
         const logs = folder();
-        const ran = await run(runner, ["--url", url], "devnull", ejabberdLog(logs));
+        const ran = await runWithStderr(runner, ["--url", url], "devnull", ejabberdLog(logs));
         assert.equal(ran.code, 0);
         const file = join(logs, "xmpp-extauth.log");
         const stat = lstatSync(file);
@@ -228,7 +170,7 @@ function suite(runner: Runner) {
         // An existing root-owned fallback log is written but never given away.
         const again = folder();
         writeFileSync(join(again, "xmpp-extauth.log"), "");
-        await run(runner, ["--url", url], "devnull", ejabberdLog(again));
+        await runWithStderr(runner, ["--url", url], "devnull", ejabberdLog(again));
         assert.equal(statSync(join(again, "xmpp-extauth.log")).uid, 0);
         assert.match(read(join(again, "xmpp-extauth.log")), /stderr goes nowhere/);
       },
@@ -240,13 +182,13 @@ function suite(runner: Runner) {
       const before = snapshot(passwd);
       symlinkSync(passwd, join(logs, "xmpp-extauth.log"));
       const typo = ["--url", url, "--tiemout", "3s"];
-      const fallback = await run(runner, typo, "devnull", ejabberdLog(logs));
+      const fallback = await runWithStderr(runner, typo, "devnull", ejabberdLog(logs));
       assert.equal(fallback.code, 2);
       assert.deepEqual(snapshot(passwd), before, "through the fallback log");
       // The same through an explicit --log-file that is a link in the folder nobody owns.
       const link = join(logs, "chosen.log");
       symlinkSync(passwd, link);
-      const explicit = await run(runner, [...typo, "--log-file", link], "pipe", {});
+      const explicit = await runWithStderr(runner, [...typo, "--log-file", link], "pipe", {});
       assert.equal(explicit.code, 2);
       assert.equal(explicit.stdout.length, 0);
       assert.deepEqual(snapshot(passwd), before, "through --log-file");
@@ -267,7 +209,7 @@ function suite(runner: Runner) {
           const links = folder(owner, mode);
           const link = join(links, "x.log");
           symlinkSync(target, link);
-          const ran = await run(runner, ["--url", url, "--log-file", link], "pipe", {});
+          const ran = await runWithStderr(runner, ["--url", url, "--log-file", link], "pipe", {});
           assert.equal(ran.code, 2, ran.stderr);
           assert.equal(ran.stdout.length, 0);
           assert.equal(
@@ -281,7 +223,7 @@ function suite(runner: Runner) {
         const trusted = folder(0, 0o755);
         const link = join(trusted, "x.log");
         symlinkSync(target, link);
-        const ran = await run(runner, ["--url", url, "--log-file", link], "pipe", {});
+        const ran = await runWithStderr(runner, ["--url", url, "--log-file", link], "pipe", {});
         assert.equal(ran.code, 0, ran.stderr);
         assert.match(read(target), /INFO {2}stdin closed after 0 requests; exiting\n$/);
       },
@@ -297,11 +239,11 @@ function suite(runner: Runner) {
         const before = snapshot(shadow);
         const p = startExtauth(runner, ["--url", url, "--retries", "0", "--log-file", path]);
         try {
-          await until(() => /serving ejabberd/.test(read(path)), "the start line", p);
+          await waitUntil(() => /serving ejabberd/.test(read(path)), "the start line", p);
           renameSync(path, `${path}.1`);
           symlinkSync(shadow, path);
           process.kill(p.pid, "SIGHUP");
-          await until(() => /cannot reopen/.test(read(`${path}.1`)), "the reopen error", p);
+          await waitUntil(() => /cannot reopen/.test(read(`${path}.1`)), "the reopen error", p);
           assert.equal(hex(await p.request("isuser:alice:example.com")), hex(ERROR));
           assert.equal(await p.finish(), 0);
         } finally {
@@ -340,11 +282,11 @@ function suite(runner: Runner) {
         };
         const p = startExtauth(viaFifo, ["--url", url, "--retries", "0", "--log-file", path]);
         try {
-          await until(() => /serving ejabberd/.test(read(path)), "the start line", p);
+          await waitUntil(() => /serving ejabberd/.test(read(path)), "the start line", p);
           renameSync(path, `${path}.1`);
           symlinkSync("/proc/self/fd/1", path);
           process.kill(p.pid, "SIGHUP");
-          await until(() => /cannot reopen/.test(read(`${path}.1`)), "the reopen error", p);
+          await waitUntil(() => /cannot reopen/.test(read(`${path}.1`)), "the reopen error", p);
           assert.equal(hex(await p.request("isuser:alice:example.com")), hex(ERROR));
           assert.equal(hex(await p.request("isuser:bob:example.com")), hex(ERROR));
           assert.equal(await p.finish(), 0);
@@ -383,7 +325,13 @@ function suite(runner: Runner) {
       const folderOfRoot = folder(0, 0o700);
       const link = join(folderOfRoot, "cache.db");
       symlinkSync(empty, link);
-      const ran = await run(runner, cacheArgs(link), "pipe", {}, frame("isuser:a:example.com"));
+      const ran = await runWithStderr(
+        runner,
+        cacheArgs(link),
+        "pipe",
+        {},
+        frame("isuser:a:example.com"),
+      );
       assert.equal(ran.code, 0, ran.stderr);
       assert.equal(hex(ran.stdout), hex(ERROR));
       assert.deepEqual(snapshot(empty), before, "still empty");
@@ -404,7 +352,13 @@ function suite(runner: Runner) {
         const cacheFolder = folder(0, 0o700);
         const file = join(cacheFolder, "cache.db");
         symlinkSync(target, `${file}-wal`);
-        const ran = await run(runner, cacheArgs(file), "pipe", {}, frame("isuser:a:example.com"));
+        const ran = await runWithStderr(
+          runner,
+          cacheArgs(file),
+          "pipe",
+          {},
+          frame("isuser:a:example.com"),
+        );
         assert.equal(ran.code, 0, ran.stderr);
         assert.deepEqual(snapshot(target), before);
         assert.ok(lstatSync(`${file}-wal`).isSymbolicLink(), "the link is left alone");
@@ -425,7 +379,7 @@ function suite(runner: Runner) {
       ) {
         const shared = folder(owner, mode);
         const file = join(shared, "cache.db");
-        const ran = await run(runner, cacheArgs(file), "pipe", {}, frame("isuser:a:b"));
+        const ran = await runWithStderr(runner, cacheArgs(file), "pipe", {}, frame("isuser:a:b"));
         assert.equal(ran.code, 0, ran.stderr);
         assert.equal(hex(ran.stdout), hex(ERROR));
         assert.ok(

@@ -11,8 +11,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { verifySignature } from "../../lib/api/signing.ts";
-import { type Api, startApi } from "../helpers/api_server.ts";
-import { listen, type ProgrammableServer } from "../helpers/programmable_server.ts";
+import { type Api, listen, type ProgrammableServer, startApi } from "../helpers/api_server.ts";
 import {
   assertReply,
   ERROR,

@@ -9,7 +9,6 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import {
   chownSync,
   existsSync,
@@ -20,22 +19,12 @@ import {
   statSync,
   writeFileSync,
 } from "node:fs";
-import { createServer } from "node:net";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fallbackFor, fallbackLogFile, findLogFile } from "../../lib/log/log_target.ts";
 import { stderrGoesNowhere } from "../../lib/runtime/stderr.ts";
-import {
-  cleanEnv,
-  concat,
-  ERROR,
-  frame,
-  hex,
-  REPO_ROOT,
-  type Runner,
-  runners,
-} from "../helpers/spawn.ts";
+import { closedPort } from "../helpers/api_server.ts";
+import { ERROR, frame, hex, type Runner, runners, runWithStderr } from "../helpers/spawn.ts";
 
 const T = { timeout: 60_000 };
 const encoder = new TextEncoder();
@@ -133,59 +122,6 @@ describe("the fallback file and when it is used", () => {
   });
 });
 
-/** How the child's stderr is set up: /dev/null, closed before exec, or a pipe we read. */
-type Stderr = "devnull" | "closed" | "pipe";
-
-interface Ran {
-  readonly code: number | null;
-  readonly stdout: Uint8Array;
-  readonly stderr: string;
-}
-
-/** Runs the program with `stdin` and then end of input, its stderr set up as asked. */
-function run(
-  runner: Runner,
-  args: readonly string[],
-  stderr: Stderr,
-  env: Record<string, string>,
-  stdin: Uint8Array = new Uint8Array(),
-): Promise<Ran> {
-  const command = stderr === "closed" ? "/bin/sh" : runner.command;
-  const argv = stderr === "closed"
-    ? ["-c", 'exec "$@" 2>&-', "sh", runner.command, ...runner.prefix, ...args]
-    : [...runner.prefix, ...args];
-  const child = spawn(command, argv, {
-    cwd: REPO_ROOT,
-    env: cleanEnv(env),
-    stdio: ["pipe", "pipe", stderr === "pipe" ? "pipe" : "ignore"],
-  });
-  const out: Uint8Array[] = [];
-  let err = "";
-  child.stdout!.on("data", (chunk: Uint8Array) => out.push(chunk));
-  child.stderr?.on("data", (chunk: Uint8Array) => (err += new TextDecoder().decode(chunk)));
-  child.stdin!.on("error", () => {});
-  child.stdin!.end(stdin);
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`no exit within 20 s (stdout ${hex(concat(...out))}, stderr ${err})`));
-    }, 20_000);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout: concat(...out), stderr: err });
-    });
-  });
-}
-
-/** A port on 127.0.0.1 where nothing listens. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 const read = (path: string) => (existsSync(path) ? readFileSync(path, "utf8") : "");
 
 function suite(runner: Runner) {
@@ -211,7 +147,7 @@ function suite(runner: Runner) {
         T,
         async () => {
           const logs = logDir();
-          const ran = await run(
+          const ran = await runWithStderr(
             runner,
             ["--url", url, "--retries", "0"],
             stderr,
@@ -250,7 +186,12 @@ function suite(runner: Runner) {
       // file that ejabberd's own copies (user ejabberd) then could not open: they logged nowhere.
       const logs = logDir();
       chownSync(logs.path, 65534, 65534);
-      const ran = await run(runner, ["--url", url, "--retries", "0"], "devnull", logs.env);
+      const ran = await runWithStderr(
+        runner,
+        ["--url", url, "--retries", "0"],
+        "devnull",
+        logs.env,
+      );
       assert.equal(ran.code, 0);
       const file = join(logs.path, "xmpp-extauth.log");
       assert.match(read(file), /stderr goes nowhere/);
@@ -258,13 +199,13 @@ function suite(runner: Runner) {
       assert.deepEqual([uid, gid], [65534, 65534]);
       // A folder of root's own: the file stays root's.
       const rootLogs = logDir();
-      await run(runner, ["--url", url, "--retries", "0"], "devnull", rootLogs.env);
+      await runWithStderr(runner, ["--url", url, "--retries", "0"], "devnull", rootLogs.env);
       assert.equal(statSync(join(rootLogs.path, "xmpp-extauth.log")).uid, 0);
     });
 
     it("control: stderr a pipe, or --log-file given: no fallback file", T, async () => {
       const logs = logDir();
-      const ran = await run(
+      const ran = await runWithStderr(
         runner,
         ["--url", url, "--retries", "0"],
         "pipe",
@@ -274,7 +215,12 @@ function suite(runner: Runner) {
       assert.equal(hex(ran.stdout), hex(ERROR));
       assert.match(ran.stderr, /backend error/);
       const chosen = join(logs.path, "chosen.log");
-      const quiet = await run(runner, ["--url", url, "--log-file", chosen], "devnull", logs.env);
+      const quiet = await runWithStderr(
+        runner,
+        ["--url", url, "--log-file", chosen],
+        "devnull",
+        logs.env,
+      );
       assert.equal(quiet.code, 0);
       assert.match(read(chosen), /stdin closed after 0 requests/);
       assert.doesNotMatch(read(chosen), /stderr goes nowhere/);
@@ -283,14 +229,19 @@ function suite(runner: Runner) {
 
     it("Prosody's protocol never falls back (its stderr is the reply channel)", T, async () => {
       const logs = logDir();
-      const ran = await run(runner, ["--url", url, "--protocol", "prosody"], "devnull", logs.env);
+      const ran = await runWithStderr(
+        runner,
+        ["--url", url, "--protocol", "prosody"],
+        "devnull",
+        logs.env,
+      );
       assert.equal(ran.code, 0);
       assert.equal(existsSync(join(logs.path, "xmpp-extauth.log")), false);
     });
 
     it("a fallback folder it cannot write costs nothing: it still serves", T, async () => {
       const env = { EJABBERD_LOG_PATH: join(dir, "no-such-folder", "ejabberd.log") };
-      const ran = await run(
+      const ran = await runWithStderr(
         runner,
         ["--url", url, "--retries", "0"],
         "devnull",
@@ -313,7 +264,7 @@ function suite(runner: Runner) {
             "^\\S+Z xmpp-extauth\\[\\d+\\] ERROR configuration error, exiting with status 2: " +
               "Unknown option '--tiemout'; did you mean '--timeout'\\? \\(see --help\\)\\n$",
           ).test(log);
-        const a = await run(runner, [...typo, "--log-file", flagLog], "pipe", {});
+        const a = await runWithStderr(runner, [...typo, "--log-file", flagLog], "pipe", {});
         assert.equal(a.code, 2);
         assert.equal(
           a.stderr,
@@ -323,14 +274,19 @@ function suite(runner: Runner) {
         assert.ok(line(read(flagLog)), read(flagLog));
 
         const envLog = join(logs.path, "env.log");
-        const b = await run(runner, typo, "devnull", { XMPP_EXTAUTH_LOG_FILE: envLog });
+        const b = await runWithStderr(runner, typo, "devnull", { XMPP_EXTAUTH_LOG_FILE: envLog });
         assert.equal(b.code, 2);
         assert.ok(line(read(envLog)), read(envLog));
 
         const fileLog = join(logs.path, "file.log");
         const config = join(logs.path, "extauth.json");
         writeFileSync(config, JSON.stringify({ url, "log-file": fileLog }));
-        const c = await run(runner, ["--config", config, "--tiemout", "3s"], "devnull", {});
+        const c = await runWithStderr(
+          runner,
+          ["--config", config, "--tiemout", "3s"],
+          "devnull",
+          {},
+        );
         assert.equal(c.code, 2);
         assert.ok(line(read(fileLog)), read(fileLog));
       },
@@ -342,7 +298,12 @@ function suite(runner: Runner) {
       async () => {
         const logs = logDir();
         // A value with a line break and an escape sequence stays on one line of the log.
-        const ran = await run(runner, ["--url", "http://x\n\x1b[31m/"], "devnull", logs.env);
+        const ran = await runWithStderr(
+          runner,
+          ["--url", "http://x\n\x1b[31m/"],
+          "devnull",
+          logs.env,
+        );
         assert.equal(ran.code, 2);
         const log = read(join(logs.path, "xmpp-extauth.log"));
         assert.equal(log.split("\n").length, 2, log);
@@ -352,7 +313,12 @@ function suite(runner: Runner) {
         );
         // The same error with stderr read by someone: stderr only.
         const seen = logDir();
-        const piped = await run(runner, ["--url", "http://x\n\x1b[31m/"], "pipe", seen.env);
+        const piped = await runWithStderr(
+          runner,
+          ["--url", "http://x\n\x1b[31m/"],
+          "pipe",
+          seen.env,
+        );
         assert.equal(piped.code, 2);
         assert.equal(existsSync(join(seen.path, "xmpp-extauth.log")), false);
       },

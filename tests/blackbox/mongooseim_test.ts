@@ -11,13 +11,11 @@
 import { after, afterEach, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Config, ConfigError, parseCommand } from "../../lib/cli/config.ts";
 import { errorAnswer, replySettingsOf } from "../../lib/auth/reply_policy.ts";
-import { type Api, slow, startApi } from "../helpers/api_server.ts";
+import { type Api, closedPort, slow, startApi } from "../helpers/api_server.ts";
 import {
   type Extauth,
   FALSE,
@@ -29,6 +27,7 @@ import {
   TRUE,
   withExtauth,
 } from "../helpers/spawn.ts";
+import { sources } from "../helpers/config.ts";
 
 const URL_A = "http://127.0.0.1:8080/xmpp";
 const T = { timeout: 60_000 };
@@ -37,15 +36,9 @@ function parse(args: readonly string[], env: Record<string, string> = {}, file?:
   const files: Record<string, string> = file === undefined
     ? {}
     : { "/etc/x.json": JSON.stringify(file) };
-  return parseCommand({
-    args: file === undefined ? args : [...args, "--config", "/etc/x.json"],
-    env: (name) => env[name],
-    envNames: () => Object.keys(env),
-    readFile: (path) => {
-      if (!(path in files)) throw new Error(`No such file: ${path}`);
-      return new TextEncoder().encode(files[path]);
-    },
-  });
+  return parseCommand(
+    sources(file === undefined ? args : [...args, "--config", "/etc/x.json"], env, files),
+  );
 }
 
 function config(args: readonly string[], env: Record<string, string> = {}, file?: unknown) {
@@ -158,15 +151,6 @@ async function askAsMongooseIM(p: Extauth, request: string): Promise<boolean> {
   if (text === hex(TRUE)) return true;
   if (text === hex(FALSE)) return false;
   assert.fail(`${request.split(":")[0]}: reply ${text} would crash MongooseIM's worker`);
-}
-
-/** A port on 127.0.0.1 where nothing listens (bound, then closed). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 function suite(runner: Runner) {

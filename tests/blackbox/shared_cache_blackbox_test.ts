@@ -217,10 +217,13 @@ for (const runner of runners()) {
         const holder = await sqlite.openSqlite(file);
         holder.exec("BEGIN IMMEDIATE");
         holder.exec("DELETE FROM meta WHERE name = 'nothing'");
-        const release = setTimeout(() => {
-          holder.exec("COMMIT");
-          holder.close();
-        }, 300);
+        const released = new Promise<void>((resolve) =>
+          setTimeout(() => {
+            holder.exec("COMMIT");
+            holder.close();
+            resolve();
+          }, 300)
+        );
         try {
           assertReply(
             await second!.request(`setpass:alice:example.com:${PASSWORD}-2`),
@@ -228,8 +231,7 @@ for (const runner of runners()) {
             "setpass while the file is locked",
           );
         } finally {
-          await new Promise((resolve) => setTimeout(resolve, 350));
-          clearTimeout(release);
+          await released;
         }
         api.setMode("status500");
         assertReply(await first!.request(`auth:alice:example.com:${PASSWORD}`), ERROR, "old pw");

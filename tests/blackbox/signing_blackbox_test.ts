@@ -14,11 +14,10 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer, type Server } from "node:http";
 import { connect } from "node:net";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { type Api, startApi } from "../helpers/api_server.ts";
 import { verifySignature } from "../../lib/api/signing.ts";
 import { createVerifier, type Received } from "../fixtures/verify_extauth.ts";
 import {
@@ -50,52 +49,50 @@ class VerifyingApi {
   /** v2: the docs' verifier; v1: the check the docs showed before v2 (`verifySignature`). */
   scheme: "v1" | "v2" = "v2";
   /** Seconds added to the API's clock. */
-  /** Status codes to answer (verified or not) before verifying; for retries. */
-  failFirst: number[] = [];
   /** The verifier's time in Unix seconds, when a test pins it. */
   fixedNow: number | undefined;
-  readonly #server: Server;
-  constructor() {
-    this.#server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on("data", (c: Buffer) => chunks.push(c));
-      req.on("end", () => {
-        const received: Received = {
-          method: req.method ?? "",
-          host: req.headers.host ?? "",
-          path: req.url ?? "",
-          body: Buffer.concat(chunks),
-          signature: req.headers["x-extauth-signature"] as string | undefined,
-        };
-        const now = this.fixedNow ?? Date.now() / 1000;
-        const check = this.scheme === "v2"
-          ? Promise.resolve(this.verify(received, now))
-          : verifySignature(
-            new TextEncoder().encode(SECRET),
-            received.body.toString("utf8"),
-            String(req.headers["x-extauth-timestamp"] ?? ""),
-            received.signature ?? "",
-            Math.floor(now),
-          );
-        check.then((verified) => {
-          this.captured.push({ received, rawHeaders: req.rawHeaders, verified });
-          const fail = this.failFirst.shift();
-          res.writeHead(fail ?? (verified ? 200 : 401), { "Content-Type": "application/json" });
-          res.end(
-            verified ? '{"success": true}' : '{"success": false, "message": "bad signature"}',
-          );
-        });
-      });
+  /** Status codes to answer (verified or not) before verifying; for retries. */
+  failFirst: number[] = [];
+  #api: Api | undefined;
+  /** Starts the fake API with a handler that verifies each request. */
+  async listen(): Promise<void> {
+    this.#api = await startApi({
+      mode: {
+        handle: (req, _body, res, recorded) => {
+          const received: Received = {
+            method: recorded.method,
+            host: req.headers.host ?? "",
+            path: recorded.path,
+            body: Buffer.from(recorded.rawBody),
+            signature: req.headers["x-extauth-signature"] as string | undefined,
+          };
+          const now = this.fixedNow ?? Date.now() / 1000;
+          const check = this.scheme === "v2"
+            ? Promise.resolve(this.verify(received, now))
+            : verifySignature(
+              new TextEncoder().encode(SECRET),
+              received.body.toString("utf8"),
+              String(req.headers["x-extauth-timestamp"] ?? ""),
+              received.signature ?? "",
+              Math.floor(now),
+            );
+          check.then((verified) => {
+            this.captured.push({ received, rawHeaders: recorded.rawHeaders, verified });
+            const fail = this.failFirst.shift();
+            res.writeHead(fail ?? (verified ? 200 : 401), { "Content-Type": "application/json" });
+            res.end(
+              verified ? '{"success": true}' : '{"success": false, "message": "bad signature"}',
+            );
+          });
+        },
+      },
     });
   }
-  async listen(): Promise<void> {
-    await new Promise<void>((r) => this.#server.listen(0, "127.0.0.1", r));
-  }
   get port(): number {
-    return (this.#server.address() as AddressInfo).port;
+    return this.#api!.port;
   }
   get url(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return this.#api!.url;
   }
   /** Forgets what was captured and, with `fresh`, every nonce (as a second API server would). */
   reset(fresh = false): void {
@@ -105,8 +102,7 @@ class VerifyingApi {
     if (fresh) this.verify = createVerifier(Buffer.from(SECRET));
   }
   async close(): Promise<void> {
-    this.#server.closeAllConnections?.();
-    await new Promise((r) => this.#server.close(r));
+    await this.#api?.close();
   }
 }
 

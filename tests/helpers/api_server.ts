@@ -1,21 +1,39 @@
 /**
- * A real HTTP API for the black-box tests: the JSON contract of README ("The
- * HTTP contract") on 127.0.0.1, port 0, built on `node:http` so that it runs
- * under Deno and Bun alike. Users live in memory; every request is recorded
- * (method, path, headers, raw body, parsed JSON) before it is answered, so a
- * test that has read xmpp-extauth's reply can assert on what the API saw.
- * Misbehaviour is programmable per endpoint or globally, persistent
- * (`setMode`) or one-shot (`queueModes`).
+ * The one fake API of the TypeScript tests: the JSON contract of README ("The
+ * HTTP contract") on 127.0.0.1, port 0, built on `node:http` (or `node:https`
+ * with {@linkcode ApiOptions.tls}) so that it runs under Deno and Bun alike.
+ * Every request is recorded (method, path, headers, raw body, parsed JSON)
+ * before it is answered, so a test that has read xmpp-extauth's reply can
+ * assert on what the API saw.
+ *
+ * How it answers is a {@linkcode Mode}, set per endpoint or globally,
+ * persistent (`setMode`) or one-shot (`queueModes`):
+ *
+ * - fixed answers (`normal`: the contract from the in-memory users, answered by
+ *   the example API's own endpoint table, `scripts/example_api.ts`; `status500`,
+ *   `html`, `emptyObject`, `successString`);
+ * - echoes of the password (`echo500`, `echoLate500`, `echoFalse`);
+ * - closed (`hangUp`: the socket is destroyed; {@linkcode closedPort}: nothing listens);
+ * - slow (`{ slow: ms }`), hold/release (`{ hold, arrived }`);
+ * - programmable per request (`{ handle }`, or {@linkcode listen} for a server
+ *   that answers every path with the handler a test sets).
+ *
+ * The other fake APIs are separate on purpose: `scripts/bench_server.ts` is the
+ * benchmark's minimal server in its own process (see its header) and
+ * `scripts/e2e/api.py` runs beside ejabberd under Debian's python3.
  *
  * @module
  */
 
 import { Buffer } from "node:buffer";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer as createTlsServer } from "node:https";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer as createTcpServer } from "node:net";
 import type { AddressInfo, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { ENDPOINTS as EXAMPLE_ENDPOINTS } from "../../scripts/example_api.ts";
 
 /** An operation's endpoint name in the JSON contract. */
 export type Endpoint =
@@ -50,7 +68,9 @@ export const ENDPOINTS: readonly Endpoint[] = [
  * - `hangUp`: the socket is destroyed without an answer;
  * - `{ slow: ms }`: the normal answer, `ms` milliseconds late;
  * - `{ hold, arrived }`: the normal answer, decided on arrival (`arrived()` is called then)
- *   and sent once the promise `hold` settles: a confirmation that crosses a change.
+ *   and sent once the promise `hold` settles: a confirmation that crosses a change;
+ * - `{ handle }`: whatever the test's {@linkcode Handler} sends. Set globally, it also
+ *   answers the paths that are no endpoint (else answered 404).
  */
 export type Mode =
   | "normal"
@@ -63,7 +83,19 @@ export type Mode =
   | "echoFalse"
   | "hangUp"
   | { readonly slow: number }
-  | { readonly hold: Promise<unknown>; readonly arrived?: () => void };
+  | { readonly hold: Promise<unknown>; readonly arrived?: () => void }
+  | { readonly handle: Handler };
+
+/**
+ * Answers one request as a test wants: `body` is the request body as text,
+ * `recorded` the request as recorded (raw bytes included).
+ */
+export type Handler = (
+  req: IncomingMessage,
+  body: string,
+  res: ServerResponse,
+  recorded: RecordedRequest,
+) => void;
 
 /** Shorthand for `{ slow: ms }`. */
 export function slow(ms: number): Mode {
@@ -79,6 +111,8 @@ export interface RecordedRequest {
   readonly endpoint: Endpoint | undefined;
   /** Header names in lower case, as `node:http` gives them. */
   readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  /** Header name/value pairs as sent, in order. */
+  readonly rawHeaders: readonly string[];
   readonly rawBody: Uint8Array;
   readonly body: string;
   /** The body parsed as JSON, or undefined when it is not JSON. */
@@ -93,13 +127,19 @@ export interface ApiOptions {
   readonly paths?: Readonly<Partial<Record<Endpoint, string>>>;
   /** Initial users: `user@server` → password. */
   readonly users?: Readonly<Record<string, string>>;
+  /** The address to listen on (default `127.0.0.1`; `::` for every local address). */
+  readonly hostname?: string;
+  /** The initial global mode (default `normal`); `reset()` goes back to it. */
+  readonly mode?: Mode;
+  /** Serve HTTPS with this key and certificate (PEM) instead of HTTP. */
+  readonly tls?: { readonly key: string | Buffer; readonly cert: string | Buffer };
 }
 
 /** A running API. */
 export interface Api {
-  /** `http://127.0.0.1:PORT` followed by the prefix, without a trailing slash. */
+  /** `http://127.0.0.1:PORT` (`https://` with `tls`) and the prefix, without a trailing slash. */
   readonly url: string;
-  /** `http://127.0.0.1:PORT`. */
+  /** `http://127.0.0.1:PORT` (`https://` with `tls`). */
   readonly origin: string;
   readonly port: number;
   /** Every request received, oldest first. */
@@ -110,7 +150,7 @@ export interface Api {
   setMode(mode: Mode, endpoint?: Endpoint): void;
   /** Modes used once each, in order, by the next requests to `endpoint` (before any other). */
   queueModes(endpoint: Endpoint, ...modes: Mode[]): void;
-  /** Back to normal: modes and queues cleared, requests forgotten, users as at start. */
+  /** Back to the start: modes and queues cleared, requests forgotten, users as at start. */
   reset(): void;
   /** The requests received since the index `from`, routed to `endpoint` if given. */
   since(from: number, endpoint?: Endpoint): RecordedRequest[];
@@ -150,46 +190,21 @@ export async function startApi(options: ApiOptions = {}): Promise<Api> {
   const byPath = new Map<string, Endpoint>(
     ENDPOINTS.map((e) => [`${prefix}/${options.paths?.[e] ?? e}`, e]),
   );
-  let globalMode: Mode = "normal";
+  const initialMode: Mode = options.mode ?? "normal";
+  let globalMode: Mode = initialMode;
   const modes = new Map<Endpoint, Mode>();
   const queues = new Map<Endpoint, Mode[]>();
   const sockets = new Set<Socket>();
   const timers = new Set<ReturnType<typeof setTimeout>>();
 
-  const contract = (endpoint: Endpoint, c: Credentials): { success: boolean; message?: string } => {
-    const known = users.get(c.jid);
-    switch (endpoint) {
-      case "login":
-        return known !== undefined && known === c.password
-          ? { success: true }
-          : { success: false, message: "wrong user name or password" };
-      case "exists":
-        return known !== undefined
-          ? { success: true }
-          : { success: false, message: "no such user" };
-      case "setpass":
-        if (known === undefined || c.password === undefined) {
-          return { success: false, message: "no such user" };
-        }
-        users.set(c.jid, c.password);
-        return { success: true };
-      case "tryregister":
-        if (known !== undefined || c.password === undefined) {
-          return { success: false, message: "user already exists" };
-        }
-        users.set(c.jid, c.password);
-        return { success: true };
-      case "removeuser":
-        return users.delete(c.jid)
-          ? { success: true }
-          : { success: false, message: "no such user" };
-      case "removeuser3":
-        if (known === undefined || known !== c.password) {
-          return { success: false, message: "wrong user name or password" };
-        }
-        users.delete(c.jid);
-        return { success: true };
-    }
+  /** The contract's answer, from the example API's endpoint table; undefined for a bad body. */
+  const contract = (endpoint: Endpoint, c: Credentials): string | undefined => {
+    const handler = EXAMPLE_ENDPOINTS[`/${endpoint}`]!;
+    if (handler.needsPassword && c.password === undefined) return undefined;
+    const credentials = c.password === undefined
+      ? { username: c.jid }
+      : { username: c.jid, password: c.password };
+    return JSON.stringify(handler.handle(credentials, users));
   };
 
   const send = (res: ServerResponse, status: number, type: string, body: string) => {
@@ -204,9 +219,13 @@ export async function startApi(options: ApiOptions = {}): Promise<Api> {
     mode: Mode,
   ) => {
     const endpoint = recorded.endpoint!;
+    if (typeof mode === "object" && "handle" in mode) {
+      mode.handle(req, recorded.body, res, recorded);
+      return;
+    }
     if (typeof mode === "object" && "hold" in mode) {
       const c = credentials(recorded.json);
-      const body = c === undefined ? undefined : JSON.stringify(contract(endpoint, c));
+      const body = c === undefined ? undefined : contract(endpoint, c);
       mode.arrived?.();
       mode.hold.finally(() => {
         if (res.destroyed) return;
@@ -257,15 +276,17 @@ export async function startApi(options: ApiOptions = {}): Promise<Api> {
       case "hangUp":
         req.socket.destroy();
         return;
-      case "normal":
-        if (req.method !== "POST" || c === undefined) {
+      case "normal": {
+        const answer = req.method === "POST" && c !== undefined ? contract(endpoint, c) : undefined;
+        if (answer === undefined) {
           return send(res, 400, "application/json", '{"error":"expected a POST of credentials"}');
         }
-        return send(res, 200, "application/json", JSON.stringify(contract(endpoint, c)));
+        return send(res, 200, "application/json", answer);
+      }
     }
   };
 
-  const server = createServer((req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
     req.on("data", (chunk: Buffer) => chunks.push(chunk));
     req.on("end", () => {
@@ -284,28 +305,35 @@ export async function startApi(options: ApiOptions = {}): Promise<Api> {
         path,
         endpoint,
         headers: { ...req.headers },
+        rawHeaders: [...req.rawHeaders],
         rawBody: new Uint8Array(raw),
         body,
         json,
       };
       requests.push(recorded);
       if (endpoint === undefined) {
+        if (typeof globalMode === "object" && "handle" in globalMode) {
+          return globalMode.handle(req, body, res, recorded);
+        }
         return send(res, 404, "application/json", '{"error":"not found"}');
       }
       const mode = queues.get(endpoint)?.shift() ?? modes.get(endpoint) ?? globalMode;
       answer(req, res, recorded, mode);
     });
-  });
+  };
+  const server = options.tls === undefined
+    ? createServer(onRequest)
+    : createTlsServer({ key: options.tls.key, cert: options.tls.cert }, onRequest);
   server.on("connection", (socket: Socket) => {
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => resolve());
+    server.listen(0, options.hostname ?? "127.0.0.1", () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
-  const origin = `http://127.0.0.1:${port}`;
+  const origin = `${options.tls === undefined ? "http" : "https"}://127.0.0.1:${port}`;
   let closed: Promise<void> | undefined;
 
   return {
@@ -326,7 +354,7 @@ export async function startApi(options: ApiOptions = {}): Promise<Api> {
       queues.set(endpoint, [...(queues.get(endpoint) ?? []), ...more]);
     },
     reset() {
-      globalMode = "normal";
+      globalMode = initialMode;
       modes.clear();
       queues.clear();
       requests.length = 0;
@@ -342,6 +370,7 @@ export async function startApi(options: ApiOptions = {}): Promise<Api> {
         timers.clear();
         server.close(() => resolve());
         for (const socket of sockets) socket.destroy();
+        server.closeAllConnections?.();
       });
       return closed;
     },
@@ -378,4 +407,56 @@ export async function startApiWithToken(
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * A server whose behaviour each test sets: every path is answered by the
+ * handler given to `on()` (by default an empty 200).
+ */
+export interface ProgrammableServer {
+  readonly url: string;
+  /** Requests seen since the last `on()`. */
+  readonly seen: readonly RecordedRequest[];
+  /** Sets the behaviour for the next requests and forgets those seen. */
+  on(handler: Handler): void;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a {@linkcode ProgrammableServer}: {@linkcode startApi} with a global `{ handle }` mode.
+ *
+ * @example Answer every request with a fixed JSON
+ * ```ts
+ * import { listen, reply } from "./api_server.ts";
+ * const server = await listen();
+ * server.on((_req, _body, res) => reply(res, 200, { success: true }));
+ * await server.close();
+ * ```
+ */
+export async function listen(): Promise<ProgrammableServer> {
+  const api = await startApi({ mode: { handle: (_req, _body, res) => res.end() } });
+  return {
+    url: api.url,
+    seen: api.requests,
+    on(handle) {
+      api.setMode({ handle });
+      api.requests.length = 0;
+    },
+    close: () => api.close(),
+  };
+}
+
+/** Sends a JSON (or, given a string, raw) answer. */
+export function reply(res: ServerResponse, status: number, data: unknown): void {
+  res.writeHead(status, { "Content-Type": "application/json" });
+  res.end(typeof data === "string" ? data : JSON.stringify(data));
+}
+
+/** A port on 127.0.0.1 where nothing listens: every request to it is refused. */
+export async function closedPort(): Promise<number> {
+  const server = createTcpServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
 }

@@ -18,7 +18,7 @@ import { existsSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { concatBytes } from "../../lib/core/bytes.ts";
+import { concat, frame, hex } from "./bytes.ts";
 
 /** The repository root (where main.ts is). */
 export const REPO_ROOT: string = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -88,26 +88,8 @@ export function runners(): Runner[] {
 
 const encoder = new TextEncoder();
 
-/** Frames one request payload: 2-byte big-endian length, then the bytes. */
-export function frame(payload: string | Uint8Array): Uint8Array {
-  const bytes = typeof payload === "string" ? encoder.encode(payload) : payload;
-  if (bytes.length > 65535) throw new RangeError(`frame too long: ${bytes.length}`);
-  const out = new Uint8Array(bytes.length + 2);
-  out[0] = bytes.length >> 8;
-  out[1] = bytes.length & 0xff;
-  out.set(bytes, 2);
-  return out;
-}
-
-/** Concatenates byte arrays. */
-export function concat(...parts: readonly Uint8Array[]): Uint8Array {
-  return concatBytes(parts);
-}
-
-/** Hex dump for assertion messages: `00 02 00 01`. */
-export function hex(bytes: Uint8Array): string {
-  return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join(" ");
-}
+/** The byte helpers, re-exported for the black-box tests (their one copy is in bytes.ts). */
+export { concat, frame, hex };
 
 /** The name of a reply, or undefined for anything that is not one of the three. */
 export function replyName(bytes: Uint8Array): "true" | "false" | "error" | undefined {
@@ -171,6 +153,7 @@ export class Extauth {
     this.#child.stderr!.setEncoding("utf8");
     this.#child.stderr!.on("data", (text: string) => {
       this.#stderr += text;
+      this.#notify();
     });
     // Writing to a child that has exited raises EPIPE here; the test sees the exit instead.
     this.#child.stdin!.on("error", () => {});
@@ -277,6 +260,20 @@ export class Extauth {
     return ` (${exit}; stdout ${hex(this.stdout)}; stderr: ${this.#stderr.slice(-2000)})`;
   }
 
+  /**
+   * Waits until stderr, from the offset `from` on, matches `pattern` (a log line arrived);
+   * resolves with the offset just past the match. Fails after the wait limit or at the exit.
+   */
+  async waitForStderr(pattern: RegExp, from = 0): Promise<number> {
+    const find = () =>
+      new RegExp(pattern.source, pattern.flags.replace("g", "")).exec(
+        this.#stderr.slice(from),
+      );
+    await this.#until(() => find() !== null, `stderr matching ${pattern}`);
+    const match = find()!;
+    return from + match.index + match[0].length;
+  }
+
   /** Closes stdin (ejabberd stopping or restarting the program). */
   closeStdin(): void {
     this.#child.stdin!.end();
@@ -369,6 +366,67 @@ export async function runExtauth(
       stderr: p.stderr,
     };
   });
+}
+
+/** How {@linkcode runWithStderr} sets up the child's stderr: /dev/null, closed before exec, or a pipe we read. */
+export type Stderr = "devnull" | "closed" | "pipe";
+
+/** The result of {@linkcode runWithStderr}. */
+export interface Ran {
+  readonly code: number | null;
+  readonly stdout: Uint8Array;
+  readonly stderr: string;
+}
+
+/**
+ * Runs the program with `stdin` and then end of input, its stderr set up as asked
+ * (what ejabberd does: its copies' stderr is /dev/null). Fails after 20 s.
+ */
+export function runWithStderr(
+  runner: Runner,
+  args: readonly string[],
+  stderr: Stderr,
+  env: Record<string, string>,
+  stdin: Uint8Array = new Uint8Array(),
+): Promise<Ran> {
+  const command = stderr === "closed" ? "/bin/sh" : runner.command;
+  const argv = stderr === "closed"
+    ? ["-c", 'exec "$@" 2>&-', "sh", runner.command, ...runner.prefix, ...args]
+    : [...runner.prefix, ...args];
+  const child = spawn(command, argv, {
+    cwd: REPO_ROOT,
+    env: cleanEnv(env),
+    stdio: ["pipe", "pipe", stderr === "pipe" ? "pipe" : "ignore"],
+  });
+  const out: Uint8Array[] = [];
+  let err = "";
+  child.stdout!.on("data", (chunk: Uint8Array) => out.push(chunk));
+  child.stderr?.on("data", (chunk: Uint8Array) => (err += new TextDecoder().decode(chunk)));
+  child.stdin!.on("error", () => {});
+  child.stdin!.end(stdin);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`no exit within 20 s (stdout ${hex(concat(...out))}, stderr ${err})`));
+    }, 20_000);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout: concat(...out), stderr: err });
+    });
+  });
+}
+
+/**
+ * Waits until `done()` holds (a line reached a file), checking on each tick of 20 ms;
+ * fails after 15 s or when `p` exits first.
+ */
+export async function waitUntil(done: () => boolean, what: string, p: Extauth): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; ${p.stderr}`);
+    if (p.exitStatus !== undefined) throw new Error(`exited waiting for ${what}: ${p.stderr}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
 
 /** Asserts that a reply is exactly the expected 4 bytes. */
