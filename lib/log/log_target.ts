@@ -113,15 +113,6 @@ export function fallbackFor(
   return fallbackLogFile(runtime.env);
 }
 
-/** Control characters (a newline from an argument, a terminal escape) as `\xNN`. */
-function escapeControls(text: string): string {
-  return text.replace(
-    // deno-lint-ignore no-control-regex
-    /[\x00-\x1f\x7f]/g,
-    (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
-  );
-}
-
 /**
  * Appends a configuration error to the log file the command line names (read leniently), or,
  * when it names none and stderr goes nowhere, to the fallback file. Returns the file written,
@@ -150,7 +141,7 @@ export function reportConfigError(message: string, runtime: Runtime): string | u
         level: "error",
         sink: (line) => file.write(line),
         tag: `xmpp-extauth[${runtime.pid}]`,
-      }).error(`configuration error, exiting with status 2: ${escapeControls(message)}`);
+      }).error(`configuration error, exiting with status 2: ${message}`);
     } finally {
       file.close();
     }

@@ -21,6 +21,8 @@
  * @module
  */
 
+import { sanitize } from "../log/sanitize.ts";
+
 /** The exit status after a fatal error in Prosody mode: the module starts the program again. */
 export const PROSODY_RETRY_EXIT = 0;
 
@@ -28,25 +30,20 @@ export const PROSODY_RETRY_EXIT = 0;
 const MAX_MESSAGE = 1000;
 
 /**
- * Makes text from anywhere safe for one log line: control characters
- * (newlines, ESC, BEL, NUL, DEL, C1, the Unicode line separators) become
- * `\xNN` or `\uNNNN`, and the text is cut to `max` characters.
+ * The message of an `error:` line: escaped by the one sanitizer of the log
+ * (`log/sanitize.ts`), so that it stays one line, and cut to `max` characters
+ * so that lpty reads the line in one piece.
  *
- * @example Escape a newline and an ESC
+ * @example Escape a newline and an ESC, cut a long text
  * ```ts
  * import assert from "node:assert/strict";
- * import { oneLine } from "./prosody_terminal.ts";
- * assert.equal(oneLine("a\nb\x1b[1A"), "a\\x0ab\\x1b[1A");
+ * import { errorMessage } from "./prosody_terminal.ts";
+ * assert.equal(errorMessage("a\nb\x1b[1A"), "a\\nb\\x1b[1A");
+ * assert.equal(errorMessage("abcdef", 3), "abc…");
  * ```
  */
-export function oneLine(text: string, max = MAX_MESSAGE): string {
-  // deno-lint-ignore no-control-regex
-  const escaped = text.replace(/[\x00-\x1f\x7f-\x9f\u2028\u2029]/g, (c) => {
-    const code = c.charCodeAt(0);
-    return code <= 0xff
-      ? `\\x${code.toString(16).padStart(2, "0")}`
-      : `\\u${code.toString(16).padStart(4, "0")}`;
-  });
+export function errorMessage(text: string, max = MAX_MESSAGE): string {
+  const escaped = sanitize(text);
   return escaped.length > max ? `${escaped.slice(0, max)}…` : escaped;
 }
 
@@ -63,7 +60,7 @@ export function oneLine(text: string, max = MAX_MESSAGE): string {
  * ```
  */
 export function prosodyErrorLine(message: string): Uint8Array {
-  return new TextEncoder().encode(`error: xmpp-extauth: ${oneLine(message)}\n`);
+  return new TextEncoder().encode(`error: xmpp-extauth: ${errorMessage(message)}\n`);
 }
 
 /** Where {@linkcode asksForProsody} looks. */

@@ -348,7 +348,7 @@ function suite(runner: Runner) {
         assert.equal(log.split("\n").length, 2, log);
         assert.match(
           log,
-          /ERROR configuration error, exiting with status 2: --url: "http:\/\/x\\x0a\\x1b\[31m\/" is not a URL/,
+          /ERROR configuration error, exiting with status 2: --url: "http:\/\/x\\n\\x1b\[31m\/" is not a URL/,
         );
         // The same error with stderr read by someone: stderr only.
         const seen = logDir();
