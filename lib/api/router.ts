@@ -6,6 +6,7 @@
  * @module
  */
 
+import { encodeBase64 } from "../core/base64.ts";
 import { ConfigError } from "../core/config_error.ts";
 import { isCredentialHeader, type RouteConfig, type RoutingConfig } from "./route_config.ts";
 import { type Contract, contractByName } from "./contracts.ts";
@@ -264,9 +265,7 @@ export async function createRouter(
       if (!basic.includes(":")) {
         throw new ConfigError(`Route ${name}: Basic credentials must be USER:PASSWORD`);
       }
-      headers.Authorization = `Basic ${
-        btoa(String.fromCharCode(...new TextEncoder().encode(basic)))
-      }`;
+      headers.Authorization = `Basic ${encodeBase64(basic)}`;
     }
     const secret = rc.hmacSecretFile !== undefined
       ? readSecret(readFile, rc.hmacSecretFile, "--hmac-secret-file")

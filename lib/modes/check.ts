@@ -10,6 +10,7 @@ import { askApi, type FailureKind } from "../api/backend.ts";
 import type { Config } from "../cli/config.ts";
 import { createFetch, fetchFor } from "../api/fetchers.ts";
 import { messageFormatter } from "../log/logger.ts";
+import { MASKED } from "../log/mask.ts";
 import { sanitize } from "../log/sanitize.ts";
 import { hasPassword, type Operation, OPERATION_TABLE } from "../core/operations.ts";
 import { createRouter, targetFor } from "../api/router.ts";
@@ -154,9 +155,9 @@ export async function runCheck(
   print(`POST ${target.url}`);
   for (const name of Object.keys(target.headers)) {
     const value = /^authorization$/i.test(name)
-      ? `${target.headers[name]!.split(" ")[0]} ********`
+      ? `${target.headers[name]!.split(" ")[0]} ${MASKED}`
       : router.isSecretHeader(name)
-      ? "********"
+      ? MASKED
       : target.headers[name];
     print(`${name}: ${value}`);
   }

@@ -19,6 +19,8 @@
  * @module
  */
 
+import { MASKED } from "../core/masked.ts";
+
 /** A proxy to use, and the variable it came from. */
 export interface Proxy {
   /** `http://host:port` or `https://host:port`, without credentials. */
@@ -266,6 +268,6 @@ export function proxyFor(settings: ProxySettings, url: string): Proxy | undefine
  * ```
  */
 export function describeProxy(proxy: Proxy): string {
-  const credentials = proxy.username === undefined ? "" : "***:***@";
+  const credentials = proxy.username === undefined ? "" : `${MASKED}:${MASKED}@`;
   return `${proxy.url.replace("//", `//${credentials}`)} (${proxy.variable})`;
 }
