@@ -24,7 +24,8 @@ import { createServer } from "node:net";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fallbackFor, fallbackLogFile, findLogFile } from "../../lib/log/log_target.ts";
+import { readEarlyCommand } from "../../lib/cli/early_args.ts";
+import { fallbackFor, fallbackLogFile } from "../../lib/log/log_target.ts";
 import { stderrGoesNowhere } from "../../lib/runtime/stderr.ts";
 import {
   cleanEnv,
@@ -39,6 +40,10 @@ import {
 
 const T = { timeout: 60_000 };
 const encoder = new TextEncoder();
+
+/** The log file a command line names, read leniently as main.ts reads it after a refusal. */
+const findLogFile = (sources: Parameters<typeof readEarlyCommand>[0]) =>
+  readEarlyCommand(sources).setting("log-file");
 
 function sources(
   args: string[],

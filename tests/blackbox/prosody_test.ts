@@ -12,7 +12,8 @@ import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { asksForProsody, errorMessage, prosodyErrorLine } from "../../lib/wire/prosody_terminal.ts";
+import { errorMessage, prosodyErrorLine } from "../../lib/wire/prosody_terminal.ts";
+import { asksForProsody as asks, readEarlyCommand } from "../../lib/cli/early_args.ts";
 import { type Api, startApi } from "../helpers/api_server.ts";
 import { cleanEnv, REPO_ROOT, type Runner, runners } from "../helpers/spawn.ts";
 
@@ -83,6 +84,8 @@ describe("errorMessage and prosodyErrorLine", () => {
 });
 
 describe("asksForProsody", () => {
+  const asksForProsody = (sources: Parameters<typeof readEarlyCommand>[0]) =>
+    asks(readEarlyCommand(sources));
   const dir = mkdtempSync(join(tmpdir(), "xmpp-extauth-prosody-unit-"));
   after(() => rmSync(dir, { recursive: true, force: true }));
   const sources = (args: string[], env: Record<string, string> = {}) => ({
