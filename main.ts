@@ -61,12 +61,15 @@ async function main(): Promise<number> {
 try {
   runtime.exit(await main());
 } catch (error) {
+  // The strict parse failed or never ran: where the error goes is read leniently.
+  const { asksForProsody, readEarlyCommand } = await import("./lib/cli/early_args.ts");
+  const early = readEarlyCommand({ ...runtime, args: runtime.args() });
   // Under Prosody's terminal the one line Prosody logs is an `error:` reply; exit 0 lets
   // the module start the program again once the admin has fixed the cause.
-  const { asksForProsody, PROSODY_RETRY_EXIT, prosodyErrorLine } = await import(
-    "./lib/wire/prosody_terminal.ts"
-  );
-  if (runtime.stdinIsTerminal() && asksForProsody({ ...runtime, args: runtime.args() })) {
+  if (runtime.stdinIsTerminal() && asksForProsody(early)) {
+    const { PROSODY_RETRY_EXIT, prosodyErrorLine } = await import(
+      "./lib/wire/prosody_terminal.ts"
+    );
     const message = error instanceof ConfigError
       ? error.message
       : `internal error: ${(error as Error)?.message ?? error}`;
@@ -77,7 +80,11 @@ try {
   }
   if (error instanceof ConfigError) {
     runtime.writeStderr(`xmpp-extauth: ${error.message}\n`);
-    (await import("./lib/log/log_target.ts")).reportConfigError(error.message, runtime);
+    const target = {
+      logFile: early.setting("log-file"),
+      mayFallBack: early.mode !== "check" && early.mode !== "self-test",
+    };
+    (await import("./lib/log/log_target.ts")).reportConfigError(error.message, target, runtime);
     runtime.exit(2);
   }
   runtime.writeStderr(`xmpp-extauth: internal error: ${(error as Error)?.stack ?? error}\n`);

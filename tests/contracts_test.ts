@@ -78,7 +78,7 @@ describe("JSON contract: requests", () => {
     const masked = JSON_CONTRACT.maskedBody(auth);
     assert.equal(
       masked,
-      '{"username":"alice@example.com","user":"alice","server":"example.com","password":"********"}',
+      '{"username":"alice@example.com","user":"alice","server":"example.com","password":"***"}',
     );
     assert.equal(masked.includes("s3cret"), false);
     assert.equal(JSON_CONTRACT.maskedBody({ ...auth, password: "" }).includes('"password"'), true);
@@ -221,7 +221,7 @@ describe("form-status contract: requests", () => {
 
   it("masks the password in maskedBody", () => {
     const masked = FORM_STATUS_CONTRACT.maskedBody(auth);
-    assert.equal(masked, "user=alice&server=example.com&pass=********");
+    assert.equal(masked, "user=alice&server=example.com&pass=***");
     assert.equal(masked.includes("s3cret"), false);
     assert.equal(FORM_STATUS_CONTRACT.maskedBody(isuser), "user=alice&server=example.com");
   });

@@ -1,12 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import {
-  createLogger,
-  escapeControl,
-  LOG_LEVELS,
-  type LogLevel,
-  silentLogger,
-} from "../lib/log/logger.ts";
+import { createLogger, LOG_LEVELS, type LogLevel, silentLogger } from "../lib/log/logger.ts";
+import { sanitize } from "../lib/log/sanitize.ts";
 
 const FIXED = new Date("2026-11-28T14:50:00.123Z");
 
@@ -155,12 +150,12 @@ describe("createLogger: control characters", () => {
   it("escapes every C0 and C1 control, DEL, U+2028/2029 and bidi overrides", () => {
     for (let code = 0; code < 0xa0; code++) {
       if (code >= 0x20 && code < 0x7f) continue;
-      const escaped = escapeControl(`a${String.fromCharCode(code)}b`);
+      const escaped = sanitize(`a${String.fromCharCode(code)}b`);
       assert.match(escaped, /^a\\(n|r|t|x[0-9a-f]{2})b$/, `U+${code.toString(16)}`);
     }
-    assert.equal(escapeControl("\n\r\t\x1b\x00\x7f\x9b"), "\\n\\r\\t\\x1b\\x00\\x7f\\x9b");
-    assert.equal(escapeControl("\u2028\u2029\u202e\u2066"), "\\u2028\\u2029\\u202e\\u2066");
-    assert.equal(escapeControl("naïve \\3a 😀"), "naïve \\3a 😀", "printable text is kept");
+    assert.equal(sanitize("\n\r\t\x1b\x00\x7f\x9b"), "\\n\\r\\t\\x1b\\x00\\x7f\\x9b");
+    assert.equal(sanitize("\u2028\u2029\u202e\u2066"), "\\u2028\\u2029\\u202e\\u2066");
+    assert.equal(sanitize("naïve \\3a 😀"), "naïve \\3a 😀", "printable text is kept");
   });
 
   it("writes each message as exactly one line, whatever it holds", () => {

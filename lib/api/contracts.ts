@@ -7,7 +7,7 @@
  * @module
  */
 
-import { type Mask, NO_MASK } from "../log/mask.ts";
+import { type Mask, MASKED, NO_MASK } from "../log/mask.ts";
 import {
   type Operation,
   OPERATION_TABLE,
@@ -76,8 +76,6 @@ export interface Contract {
   interpret(op: Operation, answer: HttpAnswer, mask?: Mask): Interpretation;
 }
 
-const MASK = "********";
-
 /** The start of a text for a message: masked first, so no cut can leave half a secret. */
 function snippet(body: string, mask: Mask): string {
   const text = mask(body).replace(/\s+/g, " ").trim();
@@ -102,7 +100,7 @@ export const JSON_CONTRACT: Contract = {
   contentType: "application/json",
   accept: "application/json",
   body: (r) => jsonBody(r, r.password),
-  maskedBody: (r) => jsonBody(r, r.password === undefined ? undefined : MASK),
+  maskedBody: (r) => jsonBody(r, r.password === undefined ? undefined : MASKED),
   interpret(_op, { status, body }, mask = NO_MASK) {
     if (status < 200 || status > 299) {
       return { kind: "error", cause: `HTTP ${status}${body ? `: ${snippet(body, mask)}` : ""}` };
@@ -156,7 +154,7 @@ export const FORM_STATUS_CONTRACT: Contract = {
   contentType: "application/x-www-form-urlencoded",
   accept: "text/plain",
   body: (r) => formBody(r, r.password),
-  maskedBody: (r) => formBody(r, r.password === undefined ? undefined : MASK),
+  maskedBody: (r) => formBody(r, r.password === undefined ? undefined : MASKED),
   interpret(op, { status, body }, mask = NO_MASK) {
     const spec = OPERATION_TABLE[op];
     if (spec.kind === "question") {

@@ -9,6 +9,7 @@
  * @module
  */
 
+import { encodeBase64 } from "../core/base64.ts";
 import { ConfigError } from "../core/config_error.ts";
 import type { RouteConfig, RoutingConfig } from "./route_config.ts";
 import { parseSecretFile } from "./signing.ts";
@@ -107,7 +108,7 @@ export function readRouteCredentials(
     if (!basic.includes(":")) {
       throw new ConfigError(`Route ${name}: Basic credentials must be USER:PASSWORD`);
     }
-    authorization = `Basic ${btoa(String.fromCharCode(...new TextEncoder().encode(basic)))}`;
+    authorization = `Basic ${encodeBase64(basic)}`;
   }
   const hmacSecret = rc.hmacSecretFile !== undefined
     ? readSecret(readFile, rc.hmacSecretFile, "--hmac-secret-file")

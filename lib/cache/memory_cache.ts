@@ -14,6 +14,7 @@
  * @module
  */
 
+import { encodeBase64 } from "../core/base64.ts";
 import { assertNumber } from "../core/assert_number.ts";
 import { type Clock, SYSTEM_CLOCK } from "../core/clock.ts";
 import { type CachedOperation, hasPassword } from "../core/operations.ts";
@@ -194,9 +195,7 @@ export function encodeInput(
 
 /** base64 of a 32-byte MAC: a compact Map key (44 characters). */
 export function toKey(mac: ArrayBuffer | Uint8Array): string {
-  let binary = "";
-  for (const byte of new Uint8Array(mac)) binary += String.fromCharCode(byte);
-  return btoa(binary);
+  return encodeBase64(mac);
 }
 
 /**

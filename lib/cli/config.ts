@@ -15,6 +15,7 @@ import { type ConfigFile, readConfigFile, readDomains } from "./config_file.ts";
 import type { ContractName } from "../api/contracts.ts";
 import type { RouteConfig, RoutingConfig } from "../api/route_config.ts";
 import { formatDuration } from "./duration.ts";
+import { modeOf } from "./early_args.ts";
 import { parseFlags } from "./flags.ts";
 import type { LogLevel } from "../log/logger.ts";
 import { isOperation, type Operation, OPERATION_LIST } from "../core/operations.ts";
@@ -111,22 +112,18 @@ const MONGOOSEIM_LIMIT_MS = 10_000;
  */
 export function parseCommand(sources: ConfigSources): Command {
   const { flags, positionals } = parseFlags(sources.args);
-  if (flags.help) return { kind: "help" };
-  if (flags.version) return { kind: "version" };
-
-  const mode = positionals[0] === "check" ? "check" : "serve";
+  const mode = modeOf(flags, positionals);
+  if (mode === "help" || mode === "version") return { kind: mode };
   if (mode === "serve" && positionals.length > (positionals[0] === "serve" ? 1 : 0)) {
     fail(
       `Unexpected argument "${positionals[0] === "serve" ? positionals[1] : positionals[0]}": ` +
         "serve takes options only (see --help)",
     );
   }
-  if (flags["self-test"]) {
-    if (mode !== "check") {
-      fail("--self-test belongs to the check command: xmpp-extauth check --self-test");
-    }
-    return { kind: "self-test" };
+  if (mode === "serve" && flags["self-test"]) {
+    fail("--self-test belongs to the check command: xmpp-extauth check --self-test");
   }
+  if (mode === "self-test") return { kind: "self-test" };
 
   checkEnvironmentNames(sources.envNames());
 

@@ -9,19 +9,20 @@
 
 import { parseArgs } from "node:util";
 import { fail } from "../core/config_error.ts";
-import { closest, didYouMean, OPTIONS, type Raw, SECRET_FLAGS, SPEC_BY_NAME } from "./options.ts";
+import {
+  closest,
+  didYouMean,
+  isKnownOption,
+  OPTIONS,
+  type Raw,
+  SECRET_FLAGS,
+  SPEC_BY_NAME,
+} from "./options.ts";
 
 /** What the command line said: option values by name, and the positional arguments. */
 export interface Flags {
   readonly flags: Readonly<Record<string, Raw>>;
   readonly positionals: readonly string[];
-}
-
-/** Whether `arg` names a known option: `--timeout`, `--timeout=5s`, `-d`. */
-function isKnownOption(arg: string): boolean {
-  const long = /^--([^=]+)/.exec(arg)?.[1];
-  if (long !== undefined) return SPEC_BY_NAME.has(long);
-  return /^-[A-Za-z]$/.test(arg) && OPTIONS.some((o) => o.short === arg[1]);
 }
 
 /**

@@ -181,6 +181,26 @@ export const OPTIONS: readonly OptionSpec[] = OPTION_TABLE;
 export const SPEC_BY_NAME: ReadonlyMap<string, OptionSpec> = new Map(
   OPTIONS.map((o) => [o.name, o]),
 );
+/**
+ * Whether `arg` names a known option: `--timeout`, `--timeout=5s`, `-d`. The
+ * strict parse and the lenient one (`early_args.ts`) both let an option take
+ * the next argument as its value unless this says it is an option.
+ *
+ * @example Options and values
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isKnownOption } from "./options.ts";
+ * assert.equal(isKnownOption("--timeout=5s"), true);
+ * assert.equal(isKnownOption("-d"), true);
+ * assert.equal(isKnownOption("-1"), false);
+ * assert.equal(isKnownOption("--tiemout"), false);
+ * ```
+ */
+export function isKnownOption(arg: string): boolean {
+  const long = /^--([^=]+)/.exec(arg)?.[1];
+  if (long !== undefined) return SPEC_BY_NAME.has(long);
+  return /^-[A-Za-z]$/.test(arg) && OPTIONS.some((o) => o.short === arg[1]);
+}
 /** The prefix of every environment variable the program reads. */
 export const ENV_PREFIX = "XMPP_EXTAUTH_";
 /** Secrets that may come from the environment, never from a flag or the config file. */

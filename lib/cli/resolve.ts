@@ -9,6 +9,7 @@
 
 import { fail } from "../core/config_error.ts";
 import { parseDuration } from "./duration.ts";
+import { MODE_FLAGS } from "./early_args.ts";
 import {
   closest,
   didYouMean,
@@ -160,12 +161,11 @@ export function checkEnvironmentNames(names: readonly string[]): void {
     if (!name.startsWith(ENV_PREFIX)) continue;
     const option = name.slice(ENV_PREFIX.length).toLowerCase().replaceAll("_", "-");
     const known = (SPEC_BY_NAME.has(option) && envName(option) === name &&
-      !["help", "version", "self-test"].includes(option)) ||
+      !MODE_FLAGS.includes(option)) ||
       SECRET_ENV.some(([variable]) => ENV_PREFIX + variable === name);
     if (!known) {
       const names = [
-        ...[...SPEC_BY_NAME.keys()].filter((o) => !["help", "version", "self-test"].includes(o))
-          .map(envName),
+        ...[...SPEC_BY_NAME.keys()].filter((o) => !MODE_FLAGS.includes(o)).map(envName),
         ...SECRET_ENV.map(([variable]) => ENV_PREFIX + variable),
       ];
       const hint = didYouMean(closest(name, names), "");

@@ -10,7 +10,8 @@
  *   socket) without unstable flags, containers usually have no syslog daemon, and ejabberd's
  *   admins look in ejabberd's log folder first.
  * - A configuration error is appended to the log file the arguments, the environment or the
- *   config file name, read leniently, since the strict parse is what failed.
+ *   config file name, read leniently (`cli/early_args.ts`, by main.ts), since the strict parse
+ *   is what failed.
  *
  * @module
  */
@@ -42,57 +43,6 @@ export function fallbackLogFile(env: (name: string) => string | undefined): stri
   return `${dir}/${FALLBACK_LOG_NAME}`;
 }
 
-/** Where the log file setting may come from, as in `parseCommand`. */
-export interface LogFileSources {
-  readonly args: readonly string[];
-  readonly env: (name: string) => string | undefined;
-  readonly readFile: (path: string) => Uint8Array;
-}
-
-/** The last value of `--name VALUE` or `--name=VALUE` before a `--`, if any. */
-function flagValue(args: readonly string[], name: string): string | undefined {
-  let found: string | undefined;
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    if (arg === "--") break;
-    if (arg === `--${name}`) found = args[i + 1];
-    else if (arg.startsWith(`--${name}=`)) found = arg.slice(name.length + 3);
-  }
-  return found === "" ? undefined : found;
-}
-
-/**
- * The `--log-file` a command line asks for, read leniently (a command line the strict parse
- * refused): flag, then `XMPP_EXTAUTH_LOG_FILE`, then `"log-file"` in the config file named by
- * `--config` or `XMPP_EXTAUTH_CONFIG`; `undefined` when none can be read.
- *
- * @example A typo elsewhere on the line does not hide the log file
- * ```ts
- * import assert from "node:assert/strict";
- * const file = findLogFile({
- *   args: ["--url", "http://127.0.0.1/api", "--tiemout", "3s", "--log-file", "/var/log/x.log"],
- *   env: () => undefined,
- *   readFile: () => new Uint8Array(),
- * });
- * assert.equal(file, "/var/log/x.log");
- * ```
- */
-export function findLogFile(sources: LogFileSources): string | undefined {
-  const direct = flagValue(sources.args, "log-file") ??
-    (sources.env("XMPP_EXTAUTH_LOG_FILE") || undefined);
-  if (direct !== undefined) return direct;
-  const config = flagValue(sources.args, "config") ??
-    (sources.env("XMPP_EXTAUTH_CONFIG") || undefined);
-  if (config === undefined) return undefined;
-  try {
-    const data: unknown = JSON.parse(new TextDecoder().decode(sources.readFile(config)));
-    const value = (data as Record<string, unknown> | null)?.["log-file"];
-    return typeof value === "string" && value !== "" ? value : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * The log file to use when the configuration names none: the fallback file when stderr goes
  * nowhere (ejabberd's framing only: under Prosody stderr is the reply channel), else none.
@@ -113,36 +63,35 @@ export function fallbackFor(
   return fallbackLogFile(runtime.env);
 }
 
-/** Control characters (a newline from an argument, a terminal escape) as `\xNN`. */
-function escapeControls(text: string): string {
-  return text.replace(
-    // deno-lint-ignore no-control-regex
-    /[\x00-\x1f\x7f]/g,
-    (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
-  );
+/** Where {@linkcode reportConfigError} writes, as main.ts read it from the command line. */
+export interface ErrorLogTarget {
+  /** The log file the command line names, read leniently (`cli/early_args.ts`), if any. */
+  readonly logFile: string | undefined;
+  /** Whether the fallback file may be used when it names none (not for `check`: it has stdout). */
+  readonly mayFallBack: boolean;
 }
 
 /**
- * Appends a configuration error to the log file the command line names (read leniently), or,
- * when it names none and stderr goes nowhere, to the fallback file. Returns the file written,
- * or `undefined`; never throws (the message already went to stderr).
+ * Appends a configuration error to the log file the command line names, or, when it names
+ * none, the run may fall back and stderr goes nowhere, to the fallback file. Returns the file
+ * written, or `undefined`; never throws (the message already went to stderr).
  *
  * @example Report a configuration error (main.ts; writes to the real log file)
  * ```ts ignore
  * import { reportConfigError } from "./log_target.ts";
  * import { detectRuntime } from "../runtime/mod.ts";
- * reportConfigError(error.message, detectRuntime());
+ * reportConfigError(error.message, { logFile: "/var/log/x.log", mayFallBack: true }, detectRuntime());
  * ```
  */
 export function reportConfigError(
   message: string,
-  runtime: Pick<Runtime, "args" | "env" | "pid" | "readFile" | "openAppend" | "stderrGoesNowhere">,
+  target: ErrorLogTarget,
+  runtime: Pick<Runtime, "env" | "pid" | "openAppend" | "stderrGoesNowhere">,
 ): string | undefined {
   let path: string | undefined;
   try {
-    path = findLogFile({ args: runtime.args(), env: runtime.env, readFile: runtime.readFile });
-    const isCheck = runtime.args().includes("check");
-    const fallback = path === undefined && !isCheck;
+    path = target.logFile;
+    const fallback = path === undefined && target.mayFallBack;
     if (fallback) path = fallbackFor("ejabberd", runtime);
     if (path === undefined) return undefined;
     // The same rules as the log itself: never stdout (`--log-file /dev/stdout` is itself the
@@ -153,7 +102,7 @@ export function reportConfigError(
         level: "error",
         sink: (line) => file.write(line),
         tag: `xmpp-extauth[${runtime.pid}]`,
-      }).error(`configuration error, exiting with status 2: ${escapeControls(message)}`);
+      }).error(`configuration error, exiting with status 2: ${message}`);
     } finally {
       file.close();
     }

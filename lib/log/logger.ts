@@ -3,14 +3,17 @@
  * swap in): one line per record, `TIME LEVEL message`, written to a sink function
  * (stderr or a log file, see `runtime/`). Known secrets are masked in every
  * line, in every encoding (`mask.ts`), as a last line of defence; messages are
- * built never to contain them. Control characters are escaped in every line,
- * so text that came from outside (user and server names, an API's message, an
- * error text) can never start a line of its own or drive the terminal.
+ * built never to contain them. Control characters are escaped in every line
+ * (`sanitize.ts`), so text that came from outside (user and server names, an
+ * API's message, an error text) can never start a line of its own or drive the
+ * terminal. Both are the steps of {@linkcode messageFormatter}, which `check`
+ * reuses for the lines it prints.
  *
  * @module
  */
 
 import { createMask } from "./mask.ts";
+import { sanitize } from "./sanitize.ts";
 
 /** Log levels, from the most to the least verbose; `silent` logs nothing. */
 export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
@@ -56,32 +59,26 @@ export interface LoggerOptions {
   readonly now?: () => Date;
 }
 
-/** C0 and C1 controls, DEL, the Unicode line and paragraph separators, and bidi overrides. */
-// deno-lint-ignore no-control-regex -- matching control characters is the point
-const CONTROL = /[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
-const SHORT: Readonly<Record<string, string>> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
+/** Formats a message's text for a line; see {@linkcode messageFormatter}. */
+export type MessageFormatter = (message: string) => string;
 
 /**
- * Escapes every control character, so that a text from outside stays on its
- * line and cannot move the cursor, ring the bell or recolour a terminal:
- * newline, CR and tab become `\n`, `\r`, `\t`; other C0 and C1 controls and
- * DEL `\xHH`; U+2028, U+2029 and the bidi overrides `\uHHHH`.
+ * The formatter of every message's text: each known secret masked, in every
+ * encoding (`mask.ts`), then every control character escaped (`sanitize.ts`).
+ * Mask first: a secret holding a control character is still found whole. The
+ * logger formats each message with it; `check` each line it prints.
  *
- * @example Keep a forged line on the line it came in
+ * @example A token echoed with a forged line
  * ```ts
  * import assert from "node:assert/strict";
- * import { escapeControl } from "./logger.ts";
- * assert.equal(escapeControl("evil\n2026 ERROR forged\x1b[1A"), "evil\\n2026 ERROR forged\\x1b[1A");
+ * import { messageFormatter } from "./logger.ts";
+ * const format = messageFormatter(["t0ken"]);
+ * assert.equal(format("Bearer t0ken\nERROR forged"), "Bearer ***\\nERROR forged");
  * ```
  */
-export function escapeControl(text: string): string {
-  return text.replace(CONTROL, (c) => {
-    const code = c.charCodeAt(0);
-    return SHORT[c] ??
-      (code < 0x100
-        ? `\\x${code.toString(16).padStart(2, "0")}`
-        : `\\u${code.toString(16).padStart(4, "0")}`);
-  });
+export function messageFormatter(secrets: readonly (string | undefined)[]): MessageFormatter {
+  const mask = createMask(secrets);
+  return (message) => sanitize(mask(message));
 }
 
 /**
@@ -103,13 +100,12 @@ export function escapeControl(text: string): string {
  */
 export function createLogger(options: LoggerOptions): Logger {
   const threshold = RANK[options.level];
-  const mask = createMask(options.secrets ?? []);
+  const format = messageFormatter(options.secrets ?? []);
   const now = options.now ?? (() => new Date());
   const tag = options.tag === undefined ? "" : `${options.tag} `;
   const write = (level: LogLevel, message: string) => {
     if (RANK[level] < threshold) return;
-    // Mask first: a secret holding a control character is still found whole.
-    const text = escapeControl(mask(message));
+    const text = format(message);
     try {
       options.sink(`${now().toISOString()} ${tag}${LABEL[level]} ${text}\n`);
     } catch {

@@ -19,8 +19,11 @@
  * @module
  */
 
-/** What a secret is replaced with. */
-export const MASKED = "***";
+import { encodeBase64 } from "../core/base64.ts";
+import { MASKED } from "../core/masked.ts";
+
+/** What a secret is replaced with (the one mask token, `core/masked.ts`). */
+export { MASKED };
 
 /** Turns a text into one fit for output: every known secret replaced by `***`. */
 export type Mask = (text: string) => string;
@@ -46,13 +49,6 @@ function swapHexCase(escape: string): string {
   const hex = escape.slice(head);
   const lower = hex.toLowerCase();
   return escape.slice(0, head) + (hex === lower ? hex.toUpperCase() : lower);
-}
-
-function base64(secret: string): string {
-  const bytes = new TextEncoder().encode(secret);
-  let binary = "";
-  for (const byte of bytes) binary += String.fromCharCode(byte);
-  return btoa(binary);
 }
 
 function htmlEscaped(secret: string): string {
@@ -99,7 +95,7 @@ export function secretForms(secret: string): string[] {
     add(new URLSearchParams([["", s]]).toString().slice(1));
     add(encodeURIComponent(s));
     add(htmlEscaped(s));
-    add(base64(s));
+    add(encodeBase64(s));
   }
   return [...forms];
 }

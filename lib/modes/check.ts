@@ -11,8 +11,9 @@ import type { FailureKind } from "../api/failures.ts";
 import type { Config } from "../cli/config.ts";
 import { SYSTEM_CLOCK } from "../core/clock.ts";
 import { createFetchers, fetchFor } from "../api/fetchers.ts";
-import { escapeControl } from "../log/logger.ts";
-import { createMask } from "../log/mask.ts";
+import { messageFormatter } from "../log/logger.ts";
+import { MASKED } from "../log/mask.ts";
+import { sanitize } from "../log/sanitize.ts";
 import { hasPassword, type Operation, OPERATION_TABLE } from "../core/operations.ts";
 import { createRouter, targetFor } from "../api/router.ts";
 import type { Runtime } from "../runtime/mod.ts";
@@ -128,12 +129,13 @@ export async function runCheck(
   const router = await createRouter(config, runtime.readFile);
   // On stderr: stdout is the report. (Header names only, never a value.)
   for (const warning of config.warnings) {
-    runtime.writeStderr(`xmpp-extauth: warning: ${escapeControl(warning)}\n`);
+    runtime.writeStderr(`xmpp-extauth: warning: ${sanitize(warning)}\n`);
   }
-  // Every line is masked and escaped, as log lines are: the credentials here, the password in
-  // what came from the API by askApi (so that a short password does not mask our own words).
-  const mask = createMask(router.secrets);
-  const print = (line: string) => printLine(escapeControl(mask(line)));
+  // Every line is formatted as a log message is (masked, then escaped): the credentials here,
+  // the password in what came from the API by askApi (so that a short password does not mask
+  // our own words).
+  const format = messageFormatter(router.secrets);
+  const print = (line: string) => printLine(format(line));
   const fetchers = createFetchers(config, runtime);
   const route = router.resolve(check.server);
   if (route === undefined) {
@@ -156,9 +158,9 @@ export async function runCheck(
   print(`POST ${target.url}`);
   for (const name of Object.keys(target.headers)) {
     const value = /^authorization$/i.test(name)
-      ? `${target.headers[name]!.split(" ")[0]} ********`
+      ? `${target.headers[name]!.split(" ")[0]} ${MASKED}`
       : router.isSecretHeader(name)
-      ? "********"
+      ? MASKED
       : target.headers[name];
     print(`${name}: ${value}`);
   }

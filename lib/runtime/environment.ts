@@ -19,6 +19,8 @@
  * @module
  */
 
+import { MASKED } from "../core/masked.ts";
+
 /** A proxy to use, and the variable it came from. */
 export interface ProxyServer {
   /** `http://host:port` or `https://host:port`, without credentials. */
@@ -265,6 +267,6 @@ export function proxyFor(settings: ProxySettings, url: string): ProxyServer | un
  * ```
  */
 export function describeProxy(proxy: ProxyServer): string {
-  const credentials = proxy.username === undefined ? "" : "***:***@";
+  const credentials = proxy.username === undefined ? "" : `${MASKED}:${MASKED}@`;
   return `${proxy.url.replace("//", `//${credentials}`)} (${proxy.variable})`;
 }

@@ -21,6 +21,8 @@
  * @module
  */
 
+import { sanitize } from "../log/sanitize.ts";
+
 /** The exit status after a fatal error in Prosody mode: the module starts the program again. */
 export const PROSODY_RETRY_EXIT = 0;
 
@@ -28,25 +30,20 @@ export const PROSODY_RETRY_EXIT = 0;
 const MAX_MESSAGE = 1000;
 
 /**
- * Makes text from anywhere safe for one log line: control characters
- * (newlines, ESC, BEL, NUL, DEL, C1, the Unicode line separators) become
- * `\xNN` or `\uNNNN`, and the text is cut to `max` characters.
+ * The message of an `error:` line: escaped by the one sanitizer of the log
+ * (`log/sanitize.ts`), so that it stays one line, and cut to `max` characters
+ * so that lpty reads the line in one piece.
  *
- * @example Escape a newline and an ESC
+ * @example Escape a newline and an ESC, cut a long text
  * ```ts
  * import assert from "node:assert/strict";
- * import { oneLine } from "./prosody_terminal.ts";
- * assert.equal(oneLine("a\nb\x1b[1A"), "a\\x0ab\\x1b[1A");
+ * import { errorMessage } from "./prosody_terminal.ts";
+ * assert.equal(errorMessage("a\nb\x1b[1A"), "a\\nb\\x1b[1A");
+ * assert.equal(errorMessage("abcdef", 3), "abc…");
  * ```
  */
-export function oneLine(text: string, max = MAX_MESSAGE): string {
-  // deno-lint-ignore no-control-regex
-  const escaped = text.replace(/[\x00-\x1f\x7f-\x9f\u2028\u2029]/g, (c) => {
-    const code = c.charCodeAt(0);
-    return code <= 0xff
-      ? `\\x${code.toString(16).padStart(2, "0")}`
-      : `\\u${code.toString(16).padStart(4, "0")}`;
-  });
+export function errorMessage(text: string, max = MAX_MESSAGE): string {
+  const escaped = sanitize(text);
   return escaped.length > max ? `${escaped.slice(0, max)}…` : escaped;
 }
 
@@ -63,52 +60,5 @@ export function oneLine(text: string, max = MAX_MESSAGE): string {
  * ```
  */
 export function prosodyErrorLine(message: string): Uint8Array {
-  return new TextEncoder().encode(`error: xmpp-extauth: ${oneLine(message)}\n`);
-}
-
-/** Where {@linkcode asksForProsody} looks. */
-export interface ProtocolSources {
-  readonly args: readonly string[];
-  readonly env: (name: string) => string | undefined;
-  readonly readFile: (path: string) => Uint8Array;
-}
-
-/**
- * Tells, without validating anything else, whether this run serves Prosody:
- * `--protocol prosody` on the command line, else `XMPP_EXTAUTH_PROTOCOL`,
- * else `"protocol"` in the `--config` file when it can be read. Used when the
- * full parse failed, to know where the error must go. `check` never serves.
- *
- * @example Find the protocol before the full parse
- * ```ts
- * import assert from "node:assert/strict";
- * import { asksForProsody } from "./prosody_terminal.ts";
- * const sources = { env: () => undefined, readFile: () => new Uint8Array() };
- * assert.equal(asksForProsody({ ...sources, args: ["--protocol=prosody", "--bad"] }), true);
- * assert.equal(asksForProsody({ ...sources, args: ["check", "--protocol", "prosody"] }), false);
- * ```
- */
-export function asksForProsody(sources: ProtocolSources): boolean {
-  const { args } = sources;
-  let protocol: string | undefined;
-  let config: string | undefined;
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    if (arg === "check") return false;
-    if (arg === "--") break;
-    const [name, inline] = arg.startsWith("--") && arg.includes("=")
-      ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)]
-      : [arg, undefined];
-    if (name === "--protocol") protocol ??= inline ?? args[++i];
-    else if (name === "--config") config ??= inline ?? args[++i];
-  }
-  protocol ??= sources.env("XMPP_EXTAUTH_PROTOCOL");
-  config ??= sources.env("XMPP_EXTAUTH_CONFIG");
-  if (protocol === undefined && config !== undefined) {
-    try {
-      const data = JSON.parse(new TextDecoder().decode(sources.readFile(config)));
-      if (typeof data?.protocol === "string") protocol = data.protocol;
-    } catch { /* the full parse reports it */ }
-  }
-  return protocol === "prosody";
+  return new TextEncoder().encode(`error: xmpp-extauth: ${errorMessage(message)}\n`);
 }

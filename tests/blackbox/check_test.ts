@@ -77,12 +77,12 @@ function suite(runner: Runner) {
         const out = lines(r);
         assert.equal(out[0], `POST ${api.url}/login`);
         assert.ok(out.includes(`User-Agent: xmpp-extauth/${VERSION}`), r.stdoutText);
-        assert.ok(out.includes("Authorization: Bearer ********"), r.stdoutText);
+        assert.ok(out.includes("Authorization: Bearer ***"), r.stdoutText);
         assert.ok(out.includes("Content-Type: application/json"), r.stdoutText);
         assert.ok(
           out.includes(
             'body: {"username":"alice@example.com","user":"alice","server":"example.com",' +
-              '"password":"********"}',
+              '"password":"***"}',
           ),
           r.stdoutText,
         );

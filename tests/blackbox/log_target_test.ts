@@ -21,13 +21,18 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fallbackFor, fallbackLogFile, findLogFile } from "../../lib/log/log_target.ts";
+import { readEarlyCommand } from "../../lib/cli/early_args.ts";
+import { fallbackFor, fallbackLogFile } from "../../lib/log/log_target.ts";
 import { stderrGoesNowhere } from "../../lib/runtime/stderr.ts";
 import { closedPort } from "../helpers/api_server.ts";
 import { ERROR, frame, hex, type Runner, runners, runWithStderr } from "../helpers/spawn.ts";
 
 const T = { timeout: 60_000 };
 const encoder = new TextEncoder();
+
+/** The log file a command line names, read leniently as main.ts reads it after a refusal. */
+const findLogFile = (sources: Parameters<typeof readEarlyCommand>[0]) =>
+  readEarlyCommand(sources).setting("log-file");
 
 function sources(
   args: string[],
@@ -309,7 +314,7 @@ function suite(runner: Runner) {
         assert.equal(log.split("\n").length, 2, log);
         assert.match(
           log,
-          /ERROR configuration error, exiting with status 2: --url: "http:\/\/x\\x0a\\x1b\[31m\/" is not a URL/,
+          /ERROR configuration error, exiting with status 2: --url: "http:\/\/x\\n\\x1b\[31m\/" is not a URL/,
         );
         // The same error with stderr read by someone: stderr only.
         const seen = logDir();

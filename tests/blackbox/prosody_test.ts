@@ -12,7 +12,8 @@ import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { asksForProsody, oneLine, prosodyErrorLine } from "../../lib/wire/prosody_terminal.ts";
+import { errorMessage, prosodyErrorLine } from "../../lib/wire/prosody_terminal.ts";
+import { asksForProsody as asks, readEarlyCommand } from "../../lib/cli/early_args.ts";
 import { type Api, startApi } from "../helpers/api_server.ts";
 import { cleanEnv, REPO_ROOT, type Runner, runners } from "../helpers/spawn.ts";
 
@@ -63,15 +64,15 @@ function asProsody(runner: Runner, args: string[], steps: Step[], timeout = 2): 
 
 const outcomes = (s: Session) => s.results.map((r) => r.outcome);
 
-describe("oneLine and prosodyErrorLine", () => {
+describe("errorMessage and prosodyErrorLine", () => {
   it("escape every control character, so that an error is one line", () => {
     assert.equal(
-      oneLine("a\r\nb\x00c\x07d\x1b[1Ae\x7f\u0085\u2028"),
-      String.raw`a\x0d\x0ab\x00c\x07d\x1b[1Ae\x7f\x85\u2028`,
+      errorMessage("a\r\nb\x00c\x07d\x1b[1Ae\x7f\u0085\u2028"),
+      String.raw`a\r\nb\x00c\x07d\x1b[1Ae\x7f\x85\u2028`,
     );
     assert.equal(
       new TextDecoder().decode(prosodyErrorLine("Cannot read x\nfake")),
-      "error: xmpp-extauth: Cannot read x\\x0afake\n",
+      "error: xmpp-extauth: Cannot read x\\nfake\n",
     );
   });
 
@@ -83,6 +84,8 @@ describe("oneLine and prosodyErrorLine", () => {
 });
 
 describe("asksForProsody", () => {
+  const asksForProsody = (sources: Parameters<typeof readEarlyCommand>[0]) =>
+    asks(readEarlyCommand(sources));
   const dir = mkdtempSync(join(tmpdir(), "xmpp-extauth-prosody-unit-"));
   after(() => rmSync(dir, { recursive: true, force: true }));
   const sources = (args: string[], env: Record<string, string> = {}) => ({
