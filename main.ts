@@ -25,6 +25,10 @@ async function main(): Promise<number> {
   if (runtime.environment.refusal !== undefined) {
     throw new ConfigError(runtime.environment.refusal);
   }
+  if (runtime.args()[0] === "doctor") {
+    const { runDoctor } = await import("./lib/modes/doctor.ts");
+    return await runDoctor(runtime.args().slice(1), runtime, console.log);
+  }
   const command = parseCommand({
     args: runtime.args(),
     env: runtime.env,
