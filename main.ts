@@ -81,7 +81,10 @@ try {
   }
   if (error instanceof ConfigError) {
     runtime.writeStderr(`xmpp-extauth: ${error.message}\n`);
-    (await import("./lib/log/log_target.ts")).reportConfigError(error.message, runtime);
+    // doctor's own usage errors belong to whoever ran it, not to ejabberd's log.
+    if (runtime.args()[0] !== "doctor") {
+      (await import("./lib/log/log_target.ts")).reportConfigError(error.message, runtime);
+    }
     runtime.exit(2);
   }
   runtime.writeStderr(`xmpp-extauth: internal error: ${(error as Error)?.stack ?? error}\n`);
