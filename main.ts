@@ -25,6 +25,10 @@ async function main(): Promise<number> {
   if (runtime.environment.refusal !== undefined) {
     throw new ConfigError(runtime.environment.refusal);
   }
+  if (runtime.args()[0] === "doctor") {
+    const { runDoctor } = await import("./lib/modes/doctor.ts");
+    return await runDoctor(runtime.args().slice(1), runtime, console.log);
+  }
   const command = parseCommand({
     args: runtime.args(),
     env: runtime.env,
@@ -80,11 +84,14 @@ try {
   }
   if (error instanceof ConfigError) {
     runtime.writeStderr(`xmpp-extauth: ${error.message}\n`);
-    const target = {
-      logFile: early.setting("log-file"),
-      mayFallBack: early.mode !== "check" && early.mode !== "self-test",
-    };
-    (await import("./lib/log/log_target.ts")).reportConfigError(error.message, target, runtime);
+    // doctor's own usage errors belong to whoever ran it, not to ejabberd's log.
+    if (runtime.args()[0] !== "doctor") {
+      const target = {
+        logFile: early.setting("log-file"),
+        mayFallBack: early.mode !== "check" && early.mode !== "self-test",
+      };
+      (await import("./lib/log/log_target.ts")).reportConfigError(error.message, target, runtime);
+    }
     runtime.exit(2);
   }
   runtime.writeStderr(`xmpp-extauth: internal error: ${(error as Error)?.stack ?? error}\n`);

@@ -92,6 +92,15 @@ if (import.meta.main) {
       entry: { type: "string", default: "main.ts" },
     },
   });
+  // doctor's npm dependencies (package.json, bun.lock), bundled into the executable.
+  const install = spawnSync(bunExecutable(), ["install", "--frozen-lockfile"], {
+    cwd: root,
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  if (install.status !== 0) {
+    console.error("bun install --frozen-lockfile failed: doctor's YAML/TOML readers are missing");
+    process.exit(1);
+  }
   const [command = "", ...args] = bunBuildCommand(bunExecutable(), values.entry, values.outfile);
   const result = spawnSync(command, args, { cwd: root, stdio: "inherit" });
   if (result.error !== undefined) {

@@ -29,7 +29,8 @@ export const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   cache: ["core", "runtime", "log"],
   auth: ["core", "runtime", "log", "wire", "api", "cache"],
   cli: ["core", "runtime", "log", "wire", "api", "cache", "auth"],
-  modes: ["core", "runtime", "log", "wire", "api", "cache", "auth", "cli"],
+  doctor: ["core", "runtime", "log", "wire", "api", "cache", "auth", "cli"],
+  modes: ["core", "runtime", "log", "wire", "api", "cache", "auth", "cli", "doctor"],
 };
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));

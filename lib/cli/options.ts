@@ -253,6 +253,7 @@ export function helpText(): string {
     "  xmpp-extauth --url URL [options]           serve ejabberd on stdin/stdout",
     "  xmpp-extauth check OP USER SERVER [options] ask the API once (password from stdin)",
     "  xmpp-extauth check --self-test              test the framing path in-process",
+    "  xmpp-extauth doctor                         check the deployment as ejabberd runs it",
     "",
     `OP: ${OPERATION_LIST}`,
     "",
