@@ -124,7 +124,8 @@ async function kdf(input: Uint8Array, salt: Uint8Array): Promise<Uint8Array> {
   );
 }
 
-async function makeVerifier(input: Uint8Array): Promise<Uint8Array> {
+/** A new verifier of `input`: version byte, random salt, scrypt (also used by redis_cache.ts). */
+export async function makeVerifier(input: Uint8Array): Promise<Uint8Array> {
   const verifier = new Uint8Array(VERIFIER_BYTES);
   verifier[0] = KDF.version;
   crypto.getRandomValues(verifier.subarray(1, 1 + KDF.saltBytes));
@@ -132,7 +133,8 @@ async function makeVerifier(input: Uint8Array): Promise<Uint8Array> {
   return verifier;
 }
 
-async function matchesVerifier(input: Uint8Array, verifier: Uint8Array): Promise<boolean> {
+/** Whether `input` matches `verifier` (one scrypt). */
+export async function matchesVerifier(input: Uint8Array, verifier: Uint8Array): Promise<boolean> {
   if (verifier.length !== VERIFIER_BYTES || verifier[0] !== KDF.version) return false;
   const key = await kdf(input, verifier.subarray(1, 1 + KDF.saltBytes));
   return (await loadCrypto()).timingSafeEqual(key, verifier.subarray(1 + KDF.saltBytes));

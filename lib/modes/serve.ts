@@ -6,7 +6,7 @@
  * @module
  */
 
-import { AuthCache } from "../cache/memory_cache.ts";
+import { openCache } from "../cache/open_cache.ts";
 import { createAuthenticator, errorMustStand, setpassFailureFor } from "../auth/pipeline.ts";
 import { type Config, ConfigError } from "../cli/config.ts";
 import { formatDuration } from "../cli/duration.ts";
@@ -140,26 +140,7 @@ export async function runServe(config: Config, runtime: Runtime): Promise<number
   for (const warning of runtime.environment.warnings) logger.warn(warning);
   runtime.onSignal("SIGHUP", reopen);
   const fetchers = createFetch(config, runtime);
-  const cacheOptions = {
-    ttlMs: config.cacheTtlMs,
-    staleTtlMs: config.staleTtlMs,
-    maxEntries: config.cacheSize,
-  };
-  if (config.cacheFile !== undefined && config.cacheTtlMs === 0 && config.staleTtlMs === 0) {
-    logger.warn(
-      `--cache-file ${config.cacheFile} is not used: the outage cache is off ` +
-        "(give --stale-ttl, e.g. 1h, or --cache-ttl)",
-    );
-  }
-  // The shared store (SQLite, scrypt) is loaded only when a --cache-file asks for it.
-  const cache = config.cacheFile === undefined
-    ? await AuthCache.create(cacheOptions)
-    : await (await import("../cache/shared_cache.ts")).openSharedCache({
-      ...cacheOptions,
-      path: config.cacheFile,
-      logger,
-      sqlite: await runtime.loadSqlite(),
-    });
+  const cache = await openCache(config, runtime, logger);
   // ejabberd caches any true/false reply to setpass as a successful change; MongooseIM
   // takes false as a failed change and understands nothing else.
   const setpassFailure = setpassFailureFor(

@@ -9,6 +9,7 @@ import * as fs from "node:fs";
 import { inspectEnvironment, type Proxy, proxyFor } from "./environment.ts";
 import { appendLogFile, type FileCalls } from "./log_file.ts";
 import { loadSqlite, readLineRaw, tcflushStdin, urlOf, writeAll } from "./common.ts";
+import { connectBun } from "./redis.ts";
 import { stderrGoesNowhere } from "./stderr.ts";
 import { isTerminal } from "./terminal.ts";
 import type { Runtime } from "./types.ts";
@@ -17,6 +18,7 @@ import type { Runtime } from "./types.ts";
 export interface BunGlobal {
   readonly stdin: { stream(): ReadableStream<Uint8Array> };
   gc(force: boolean): void;
+  readonly RedisClient: Parameters<typeof connectBun>[0];
 }
 
 const encoder = new TextEncoder();
@@ -84,6 +86,7 @@ export function createBunRuntime(bun: BunGlobal): Runtime {
       }) as typeof fetch;
     },
     loadSqlite,
+    connectRedis: (options) => connectBun(bun.RedisClient, options),
     collectGarbage: () => bun.gc(true),
     async readSecretLine(prompt) {
       process.stdin.setRawMode(true);

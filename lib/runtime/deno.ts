@@ -11,6 +11,7 @@
 import { inspectEnvironment, type Proxy, proxyFor, type ProxySettings } from "./environment.ts";
 import { appendLogFile, type FileCalls } from "./log_file.ts";
 import { loadSqlite, readLineRaw, tcflushStdin, urlOf, writeAll } from "./common.ts";
+import { connectNodeRedis } from "./redis.ts";
 import { stderrGoesNowhere } from "./stderr.ts";
 import type { Runtime } from "./types.ts";
 
@@ -115,6 +116,7 @@ export function createDenoRuntime(): Runtime {
         } as RequestInit)) as typeof fetch;
     },
     loadSqlite,
+    connectRedis: connectNodeRedis,
     async readSecretLine(prompt) {
       // Echo off before the prompt appears, so that nothing typed after it is shown.
       D.stdin.setRaw(true);

@@ -8,6 +8,9 @@
  */
 
 import type { EnvironmentReport } from "./environment.ts";
+import type { RedisConnection, RedisConnectOptions } from "./redis.ts";
+
+export type { RedisConnection, RedisConnectOptions } from "./redis.ts";
 
 /** The SQLite driver and the cache file's checks, see `sqlite.ts`. */
 export type SqliteModule = typeof import("./sqlite.ts");
@@ -73,6 +76,8 @@ export interface Runtime {
   createFetch(caCerts: readonly string[], options?: { reuse?: boolean }): typeof fetch;
   /** The SQLite driver (`bun:sqlite` or `node:sqlite`) for `--cache-file`, loaded on demand. */
   loadSqlite(): Promise<SqliteModule>;
+  /** Connects to Redis for `--cache-url` (Bun's client, or node-redis under Deno; redis.ts). */
+  connectRedis(options: RedisConnectOptions): Promise<RedisConnection>;
   /** Reads one line from the terminal with echo off. */
   readSecretLine(prompt: string): Promise<string>;
   /**

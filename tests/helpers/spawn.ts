@@ -171,6 +171,7 @@ export class Extauth {
     this.#child.stderr!.setEncoding("utf8");
     this.#child.stderr!.on("data", (text: string) => {
       this.#stderr += text;
+      this.#notify();
     });
     // Writing to a child that has exited raises EPIPE here; the test sees the exit instead.
     this.#child.stdin!.on("error", () => {});
@@ -275,6 +276,11 @@ export class Extauth {
       ? "still running"
       : `exit ${this.#exit.code ?? this.#exit.signal}`;
     return ` (${exit}; stdout ${hex(this.stdout)}; stderr: ${this.#stderr.slice(-2000)})`;
+  }
+
+  /** Waits until stderr matches `pattern` (a log line), failing after the wait limit. */
+  async waitForStderr(pattern: RegExp): Promise<void> {
+    await this.#until(() => pattern.test(this.#stderr), `stderr matching ${pattern}`);
   }
 
   /** Closes stdin (ejabberd stopping or restarting the program). */
