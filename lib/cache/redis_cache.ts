@@ -609,11 +609,8 @@ export class RedisAuthCache implements OutageCache {
     const ms = Math.max(this.options.timeoutMs, FORGET_TIMEOUT_MS);
     let cause: string | undefined;
     for (let attempt = 0; attempt < 2; attempt++) {
-      // Without a connection: one attempt when due, waited for at most `ms`.
-      const live = this.live ??
-        (this.clock.now() >= this.retryAt || this.connecting !== undefined
-          ? await this.deadline(this.reconnect(), ms).catch(() => undefined)
-          : undefined);
+      // Without a connection: one attempt (whatever the backoff), waited for at most `ms`.
+      const live = this.live ?? await this.deadline(this.reconnect(), ms).catch(() => undefined);
       if (live === undefined) {
         cause = this.problem ?? "it could not be reached";
         break;

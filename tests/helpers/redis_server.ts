@@ -38,6 +38,8 @@ export interface RedisServerOptions {
 /** A running (or stopped) redis-server. */
 export interface RedisServer {
   readonly port: number;
+  /** The server's process id (for SIGSTOP), while it runs. */
+  readonly pid: number;
   /** `redis://127.0.0.1:PORT` or `rediss://127.0.0.1:PORT`. */
   readonly url: string;
   /** The CA's PEM file (TLS only). */
@@ -187,6 +189,9 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Redi
   await start();
   return {
     port,
+    get pid() {
+      return child?.pid ?? -1;
+    },
     url: `${tls === undefined ? "redis" : "rediss"}://127.0.0.1:${port}`,
     caFile: tls?.ca,
     dir,
