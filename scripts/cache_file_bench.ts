@@ -16,6 +16,10 @@
  * - stale, not yet verified here: the first answer from the file by a process
  *   that never saw this password (one scrypt).
  *
+ * - forget: what a change, or a definite "no", records (before and after the change);
+ * - the same rows for `--cache-url`, on a `redis-server` this script starts on 127.0.0.1
+ *   (skipped when none is installed): one round trip per call, Lua scripts for writes.
+ *
  * Run: `deno run -A scripts/cache_file_bench.ts [users]`, `bun scripts/cache_file_bench.ts [users]`.
  *
  * @module
@@ -29,6 +33,8 @@ import { AuthCache } from "../lib/cache/memory_cache.ts";
 import { silentLogger } from "../lib/log/logger.ts";
 import { detectRuntime } from "../lib/runtime/mod.ts";
 import { openSharedCache, SharedAuthCache } from "../lib/cache/shared_cache.ts";
+import { openRedisCache } from "../lib/cache/redis_cache.ts";
+import { redisMissing, startRedis } from "../tests/helpers/redis_server.ts";
 
 const users = Number(process.argv[2] ?? 10_000);
 const runtime = detectRuntime();
@@ -122,7 +128,60 @@ try {
       (i) => must(other.lookup("auth", `known${i % K}`, SERVER, `pw${i % K}`, "stale")),
     ),
   ]);
-  console.log(`${runtime.version}, ${users} users in the file`);
+  rows.push([
+    "file, forget",
+    await time(N, (i) => cache.forget(`filler${i % users}`, SERVER)),
+  ]);
+  const why = redisMissing();
+  if (why === undefined) {
+    const server = await startRedis();
+    try {
+      const redis = await openRedisCache({
+        ...options,
+        url: `${server.url}/0`,
+        caCerts: [],
+        prefix: "bench",
+        timeoutMs: 1_000,
+        logger: silentLogger,
+        connect: (o) => runtime.connectRedis(o),
+      });
+      for (let i = 0; i < users; i++) await redis.remember("isuser", `filler${i}`, SERVER);
+      for (let i = 0; i < K; i++) await redis.remember("auth", `known${i}`, SERVER, `pw${i}`);
+      rows.push([
+        "redis, fresh hit (password verified here)",
+        await time(
+          N,
+          (i) => must(redis.lookup("auth", `known${i % K}`, SERVER, `pw${i % K}`, "fresh")),
+        ),
+      ]);
+      rows.push(["redis, mark before asking the API", await time(N, () => redis.mark())]);
+      rows.push([
+        "redis, same password confirmed again",
+        await time(N, (i) => redis.remember("auth", `known${i % K}`, SERVER, `pw${i % K}`)),
+      ]);
+      rows.push([
+        "redis, isuser remembered",
+        await time(N, (i) => redis.remember("isuser", `filler${i % users}`, SERVER)),
+      ]);
+      rows.push([
+        "redis, isuser fresh hit",
+        await time(
+          N,
+          (i) => must(redis.lookup("isuser", `filler${i % users}`, SERVER, undefined, "fresh")),
+        ),
+      ]);
+      rows.push([
+        "redis, forget",
+        await time(N, (i) => redis.forget(`filler${i % users}`, SERVER)),
+      ]);
+      redis.close();
+    } finally {
+      await server.close();
+    }
+  } else {
+    rows.push(["redis rows skipped", why]);
+  }
+  console.log(`${runtime.version}, ${users} users in the file (and in Redis)`);
   for (const [name, result] of rows) console.log(`  ${name.padEnd(52)} ${result}`);
   cache.close();
   other.close();

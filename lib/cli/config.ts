@@ -11,6 +11,7 @@
  */
 
 import { fail } from "../core/config_error.ts";
+import type { CacheUrlConfig } from "../cache/open_cache.ts";
 import { type ConfigFile, readConfigFile, readDomains } from "./config_file.ts";
 import type { ContractName } from "../api/contracts.ts";
 import type { RouteConfig, RoutingConfig } from "../api/route_config.ts";
@@ -59,6 +60,8 @@ export interface Config extends RoutingConfig {
   readonly cacheSize: number;
   /** The outage cache shared by the pool and kept across restarts (SQLite file). */
   readonly cacheFile?: string;
+  /** The outage cache shared by a cluster (Redis), see `resolveCacheUrl`. */
+  readonly cacheUrl?: CacheUrlConfig;
   readonly breakerFailures: number;
   readonly breakerCooldownMs: number;
   /** Things to tell the admin at start (a credential given with --header, on the command line). */
@@ -166,6 +169,7 @@ export function parseCommand(sources: ConfigSources): Command {
     ...(options.string("cache-file") === undefined
       ? {}
       : { cacheFile: options.string("cache-file")! }),
+    ...resolveCacheUrl(options),
     breakerFailures: options.count("breaker-failures"),
     breakerCooldownMs: options.duration("breaker-cooldown"),
     ...(options.choice("signature-scheme") === "v1" ? { signatureScheme: "v1" as const } : {}),
@@ -184,6 +188,51 @@ export function parseCommand(sources: ConfigSources): Command {
     );
   }
   return { kind: "check", config, op, user, server };
+}
+
+/** `--cache-url` and its options, checked. */
+function resolveCacheUrl(options: Resolver): { cacheUrl?: CacheUrlConfig } {
+  const text = options.string("cache-url");
+  if (text === undefined) return {};
+  const where = options.value("cache-url").where;
+  if (options.string("cache-file") !== undefined) {
+    fail(`${where}: give --cache-url or --cache-file, not both`);
+  }
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    fail(`${where}: not a URL (redis://HOST:PORT/DB or rediss://HOST:PORT/DB)`);
+  }
+  if (url.protocol !== "redis:" && url.protocol !== "rediss:") {
+    fail(`${where}: must start with redis:// or rediss:// (TLS)`);
+  }
+  if (url.password !== "") {
+    fail(`${where}: holds a password; put it in --cache-password-file, never on a command line`);
+  }
+  if (url.hostname === "" || url.search !== "" || url.hash !== "") {
+    fail(`${where}: must be redis[s]://[USER@]HOST[:PORT][/DB]`);
+  }
+  if (!/^(\/\d{0,5})?$/.test(url.pathname)) fail(`${where}: the path must be a database number`);
+  const username = url.username === "" ? undefined : decodeURIComponent(url.username);
+  url.username = "";
+  const prefix = options.string("cache-prefix")!;
+  // deno-lint-ignore no-control-regex
+  if (prefix === "" || /[\x00-\x20\x7f]/.test(prefix)) {
+    fail(`${options.value("cache-prefix").where}: must be a non-empty word`);
+  }
+  const timeoutMs = options.duration("cache-timeout");
+  if (timeoutMs <= 0) fail(`${options.value("cache-timeout").where}: must be more than 0`);
+  const passwordFile = options.string("cache-password-file");
+  return {
+    cacheUrl: {
+      url: url.href,
+      ...(username === undefined ? {} : { username }),
+      ...(passwordFile === undefined ? {} : { passwordFile }),
+      prefix,
+      timeoutMs,
+    },
+  };
 }
 
 /** `--timeout`, `--server`, `--on-error`, `--deadline`, checked against each other and the server's limit. */

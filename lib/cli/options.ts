@@ -138,6 +138,32 @@ const OPTION_TABLE = [
     help: "keep the cache in this SQLite file, shared by the pool (0600)",
   },
   {
+    name: "cache-url",
+    kind: "string",
+    arg: "URL",
+    help: "keep the cache in Redis, shared by a cluster: redis[s]://[USER@]HOST:PORT/DB",
+  },
+  {
+    name: "cache-password-file",
+    kind: "string",
+    arg: "FILE",
+    help: "file with the password for --cache-url",
+  },
+  {
+    name: "cache-prefix",
+    kind: "string",
+    arg: "PREFIX",
+    fallback: "xmpp-extauth",
+    help: "prefix of every key in --cache-url",
+  },
+  {
+    name: "cache-timeout",
+    kind: "duration",
+    arg: "DUR",
+    fallback: "50ms",
+    help: "time per --cache-url call (past it: a miss)",
+  },
+  {
     name: "breaker-failures",
     kind: "count",
     arg: "N",

@@ -28,3 +28,21 @@ export function encodeBase64(data: string | Uint8Array | ArrayBuffer): string {
   for (const byte of bytes) binary += String.fromCharCode(byte);
   return btoa(binary);
 }
+
+/**
+ * The bytes of a base64 text (the outage cache's verifiers in Redis).
+ *
+ * @example Both ways
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { decodeBase64, encodeBase64 } from "./base64.ts";
+ * assert.deepEqual(decodeBase64("AP8Q"), Uint8Array.of(0, 255, 16));
+ * assert.equal(encodeBase64(decodeBase64("bmHDr3Zl")), "bmHDr3Zl");
+ * ```
+ */
+export function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
+  const binary = atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { AuthCache, type OutageCache } from "../cache/memory_cache.ts";
+import { openCache } from "../cache/open_cache.ts";
 import { createAuthenticator } from "../auth/pipeline.ts";
 import { createReplyPolicy, errorAnswer, replySettingsOf } from "../auth/reply_policy.ts";
 import { type Clock, SYSTEM_CLOCK } from "../core/clock.ts";
@@ -180,38 +180,6 @@ export async function runServe(config: Config, runtime: Runtime): Promise<number
       `request${result.requests === 1 ? "" : "s"}; exiting`,
   );
   return 0;
-}
-
-/**
- * The outage cache the config asks for: in memory, or shared through `--cache-file` (its
- * store, SQLite and scrypt, loaded only then).
- */
-async function openCache(
-  config: Config,
-  runtime: Runtime,
-  logger: Logger,
-  clock: Clock,
-): Promise<OutageCache> {
-  const cacheOptions = {
-    ttlMs: config.cacheTtlMs,
-    staleTtlMs: config.staleTtlMs,
-    maxEntries: config.cacheSize,
-    clock,
-  };
-  if (config.cacheFile !== undefined && config.cacheTtlMs === 0 && config.staleTtlMs === 0) {
-    logger.warn(
-      `--cache-file ${config.cacheFile} is not used: the outage cache is off ` +
-        "(give --stale-ttl, e.g. 1h, or --cache-ttl)",
-    );
-  }
-  return config.cacheFile === undefined
-    ? await AuthCache.create(cacheOptions)
-    : await (await import("../cache/shared_cache.ts")).openSharedCache({
-      ...cacheOptions,
-      path: config.cacheFile,
-      logger,
-      sqlite: await runtime.loadSqlite(),
-    });
 }
 
 /**

@@ -12,11 +12,15 @@ import { loadSqlite } from "./common.ts";
 import { bunFiles } from "./bun/files.ts";
 import { bunHttp } from "./bun/http.ts";
 import { bunProcess } from "./bun/process.ts";
-import { type BunGlobal, bunStdio } from "./bun/stdio.ts";
+import { bunStdio, type BunStdioGlobal } from "./bun/stdio.ts";
 import { bunTerminal } from "./bun/terminal.ts";
+import { connectBun } from "./redis.ts";
 import type { Runtime } from "./types.ts";
 
-export type { BunGlobal } from "./bun/stdio.ts";
+/** The Bun APIs the adapter uses (Bun's own types are not installed). */
+export type BunGlobal = BunStdioGlobal & {
+  readonly RedisClient: Parameters<typeof connectBun>[0];
+};
 
 /**
  * Makes the Bun adapter; the environment is inspected (and cleaned) once, here.
@@ -36,6 +40,7 @@ export function createBunRuntime(bun: BunGlobal): Runtime {
     ...bunFiles(),
     ...bunHttp(environment.proxy),
     ...bunTerminal(bun),
+    connectRedis: (options) => connectBun(bun.RedisClient, options),
     loadSqlite,
     collectGarbage: () => bun.gc(true),
   };

@@ -15,6 +15,7 @@ import { denoHttp } from "./deno/http.ts";
 import { denoProcess } from "./deno/process.ts";
 import { denoStdio } from "./deno/stdio.ts";
 import { denoTerminal } from "./deno/terminal.ts";
+import { connectNodeRedis } from "./redis.ts";
 import type { Runtime } from "./types.ts";
 
 /**
@@ -36,6 +37,7 @@ export function createDenoRuntime(): Runtime {
     ...denoFiles(D),
     ...denoHttp(D, environment.proxy),
     ...denoTerminal(D),
+    connectRedis: connectNodeRedis,
     loadSqlite,
   };
 }

@@ -10,6 +10,9 @@
  */
 
 import type { EnvironmentReport } from "./environment.ts";
+import type { RedisConnection, RedisConnectOptions } from "./redis.ts";
+
+export type { RedisConnection, RedisConnectOptions } from "./redis.ts";
 
 /** The SQLite driver and the cache file's checks, see `sqlite.ts`. */
 export type SqliteModule = typeof import("./sqlite.ts");
@@ -102,6 +105,12 @@ export interface Terminal {
   discardQueuedInput(): DiscardResult;
 }
 
+/** Redis, for `--cache-url`. */
+export interface Redis {
+  /** Connects to Redis (Bun's client, or node-redis under Deno; redis.ts). */
+  connectRedis(options: RedisConnectOptions): Promise<RedisConnection>;
+}
+
 /** SQLite, for `--cache-file`. */
 export interface Sqlite {
   /** The SQLite driver (`bun:sqlite` or `node:sqlite`) for `--cache-file`, loaded on demand. */
@@ -121,7 +130,7 @@ export interface Memory {
  * What the program needs from the runtime: every capability. A function that needs one
  * takes that one (or a `Pick` of it), so that a test fakes only what it replaces.
  */
-export interface Runtime extends ProcessInfo, Stdio, Files, Http, Terminal, Sqlite, Memory {}
+export interface Runtime extends ProcessInfo, Stdio, Files, Http, Terminal, Sqlite, Redis, Memory {}
 
 /** How a log file may be opened, see `openLogFile` (log_file.ts). */
 export interface OpenLogOptions {

@@ -172,6 +172,8 @@ function contentFor(option: string): string | undefined {
       return "docs-snippet-hmac-key\n";
     case "--header-file":
       return "docs-snippet-header-value\n";
+    case "--cache-password-file":
+      return "docs-snippet-redis-password\n";
     case "--ca-file":
       return readFileSync(join(REPO_ROOT, "tests/fixtures/tls_untrusted_ca.pem"), "utf8");
     default:

@@ -12,7 +12,7 @@ import { isTerminal } from "../terminal.ts";
 import type { Stdio } from "../types.ts";
 
 /** The few Bun APIs used in this folder (Bun's own types are not installed). */
-export interface BunGlobal {
+export interface BunStdioGlobal {
   readonly stdin: { stream(): ReadableStream<Uint8Array> };
   gc(force: boolean): void;
 }
@@ -25,7 +25,7 @@ export function writeAllSync(fd: number, bytes: Uint8Array): void {
 }
 
 /** The standard streams as Bun has them. */
-export function bunStdio(bun: BunGlobal): Stdio {
+export function bunStdio(bun: BunStdioGlobal): Stdio {
   return {
     stdin: () => bun.stdin.stream(),
     stdinIsTerminal: () => isTerminal(0),

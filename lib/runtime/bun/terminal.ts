@@ -7,12 +7,12 @@
 
 import { readLineRaw, tcflushStdin } from "../common.ts";
 import type { Terminal } from "../types.ts";
-import { type BunGlobal, writeAllSync } from "./stdio.ts";
+import { type BunStdioGlobal, writeAllSync } from "./stdio.ts";
 
 const encoder = new TextEncoder();
 
 /** The terminal as Bun drives it. */
-export function bunTerminal(bun: BunGlobal): Terminal {
+export function bunTerminal(bun: BunStdioGlobal): Terminal {
   return {
     async readSecretLine(prompt) {
       process.stdin.setRawMode(true);
