@@ -7,8 +7,8 @@
 #
 #   scripts/e2e_prosody.sh [PATH_TO_BINARY]      (default: dist/xmpp-extauth)
 #
-# Needs root. It installs what is missing (prosody python3-slixmpp gcc libc6-dev liblua5.4-dev
-# openssl procps; no service is started by the install), fetches lpty's source with
+# Needs root. It installs what is missing (prosody python3-slixmpp lua-lpty gcc libc6-dev
+# liblua5.4-dev openssl procps; no service is started by the install), fetches lpty's source with
 # `apt-get source` through a private apt configuration (a deb-src line for the system's mirror in
 # a temp folder: the system's apt sources and lists are not touched), builds lpty.so and installs
 # it as /usr/local/lib/lua/5.4/lpty.so, the place an admin would (removed again on exit unless it
@@ -97,6 +97,7 @@ fi
 need=()
 command -v prosody >/dev/null 2>&1 || need+=(prosody)
 "$PY" -c 'import slixmpp' >/dev/null 2>&1 || need+=(python3-slixmpp)
+dpkg-query -W lua-lpty >/dev/null 2>&1 || need+=(lua-lpty) # to show what Debian's lpty covers
 command -v gcc >/dev/null 2>&1 || need+=(gcc)
 [ -f /usr/include/stdio.h ] || need+=(libc6-dev)
 [ -f /usr/include/lua5.4/lua.h ] || need+=(liblua5.4-dev)
@@ -138,6 +139,8 @@ chmod 755 "$WORK"
 lpty_loads() { (cd / && setpriv --reuid=prosody --regid=prosody --init-groups \
   "$LUA" -e 'require "lpty"') >/dev/null 2>&1; }
 LPTY_SO=/usr/local/lib/lua/$LUA_V/lpty.so
+note "Debian's lua-lpty $(dpkg-query -W -f '${Version}' lua-lpty) has" \
+  "$(dpkg -L lua-lpty | grep -o 'lua/5\.[0-9]*/lpty\.so' | tr '\n' ' ')"
 if lpty_loads; then
   note "lpty already loads under $LUA (not built by this run)"
 else

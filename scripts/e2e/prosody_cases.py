@@ -422,11 +422,6 @@ async def run_cases(r: Runner, args: argparse.Namespace) -> None:
             problems.append(f"xmpp-extauth still running after Prosody stopped: {left}")
         else:
             notes.append(f"pids {pids}")
-        text = p.log_text()
-        for line in text.splitlines():
-            if "Error while waiting for result" in line or "exited unexpectedly" in line:
-                notes.append("Prosody logged: " + line.split("\t")[-1][:120])
-                break
 
     await r.case("Prosody stops and the program exits with it", stop)
 
