@@ -88,9 +88,13 @@ run_inner() { # NAME SCRIPT: run one of the e2e scripts inside the root, count i
   out=$(mktemp)
   t=$(date +%s)
   note "== $name (Debian 13)"
+  # in the background and waited for, so that a SIGTERM to this script is handled at once (bash
+  # runs a trap only after the foreground command): cleanup then ends the test script inside,
+  # whose own trap stops its server and restores its configuration
   set +e
-  trixie_run bash "$INNER/scripts/$script" "$INNER/xmpp-extauth" </dev/null 2>&1 | tee "$out"
-  rc=${PIPESTATUS[0]}
+  trixie_run bash "$INNER/scripts/$script" "$INNER/xmpp-extauth" </dev/null > >(tee "$out") 2>&1 &
+  wait $!
+  rc=$?
   set -e
   PASSED=$((PASSED + $(grep -c '^PASS ' "$out" || true)))
   FAILED=$((FAILED + $(grep -c '^FAIL ' "$out" || true)))
