@@ -11,6 +11,7 @@ each time); reusing it saves building a new slixmpp object per login.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import ssl
 
@@ -18,6 +19,10 @@ import slixmpp
 
 # slixmpp logs SASL failures and disconnects at warning/error level; the test reports them itself.
 logging.getLogger("slixmpp").setLevel(logging.CRITICAL)
+
+# slixmpp 1.9 changed connect(): connect(address, force_starttls=...) became connect(host, port)
+# with the enable_starttls / enable_direct_tls / enable_plaintext attributes.
+_OLD_CONNECT = "force_starttls" in inspect.signature(slixmpp.ClientXMPP.connect).parameters
 
 # Clients stay referenced until the process ends: a collected client with a pending slixmpp task
 # makes asyncio print "Task was destroyed but it is pending!".
@@ -48,7 +53,13 @@ class Client(slixmpp.ClientXMPP):
     async def login(self, timeout: float = 40.0) -> str:
         """Log in once; see the module docstring for the result."""
         self.outcome = asyncio.get_running_loop().create_future()
-        self.connect(self._target, force_starttls=True)
+        if _OLD_CONNECT:  # slixmpp < 1.9 (Debian 12's 1.8.3)
+            self.connect(self._target, force_starttls=True)
+        else:  # slixmpp 1.9+ (Debian 13's 1.10): STARTTLS only, no direct TLS, no plain text
+            self.enable_direct_tls = False
+            self.enable_starttls = True
+            self.enable_plaintext = False
+            self.connect(*self._target)
         try:
             return await asyncio.wait_for(asyncio.shield(self.outcome), timeout)
         except asyncio.TimeoutError:
