@@ -9,7 +9,7 @@
 #
 # BINARY defaults to dist/release/xmpp-extauth-x86_64-unknown-linux-musl (deno task release
 # --compiler bun --targets x86_64-unknown-linux-musl). It runs `check --self-test`; with
-# --blackbox also tests/blackbox_test.ts against it (the program serving a real HTTP API).
+# --blackbox also tests/blackbox/blackbox_test.ts against it (the program serving a real HTTP API).
 # Installs musl, musl-tools and libstdc++-12-dev when missing (root). The aarch64 musl binary is
 # only header-checked (release.ts): Debian has no aarch64 musl to run it with under qemu.
 # Prints "N passed, N failed" and exits 1 on a failure.
@@ -99,12 +99,12 @@ else
 fi
 if [ "$BLACKBOX" -eq 1 ]; then
   if (cd "$ROOT" && EXTAUTH_TEST_BINARY=$WORK/xmpp-extauth deno test --allow-all \
-    tests/blackbox_test.ts >"$WORK/blackbox.out" 2>&1); then
+    tests/blackbox/blackbox_test.ts >"$WORK/blackbox.out" 2>&1); then
     PASSED=$((PASSED + 1))
-    echo "PASS musl binary: tests/blackbox_test.ts ($(grep -oE '[0-9]+ passed \([0-9]+ steps\)' "$WORK/blackbox.out" | tail -1))"
+    echo "PASS musl binary: tests/blackbox/blackbox_test.ts ($(grep -oE '[0-9]+ passed \([0-9]+ steps\)' "$WORK/blackbox.out" | tail -1))"
   else
     FAILED=$((FAILED + 1))
-    echo "FAIL musl binary: tests/blackbox_test.ts"
+    echo "FAIL musl binary: tests/blackbox/blackbox_test.ts"
     tail -n 30 "$WORK/blackbox.out" | sed 's/^/#   /'
   fi
 fi

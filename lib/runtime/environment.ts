@@ -9,7 +9,7 @@
  * adapter applies it.
  *
  * Checked against the compiled Bun binary and `deno run` (see
- * tests/environment_test.ts): Bun honours `NODE_TLS_REJECT_UNAUTHORIZED=0`
+ * tests/blackbox/environment_test.ts): Bun honours `NODE_TLS_REJECT_UNAUTHORIZED=0`
  * (read at each request), `BUN_CONFIG_VERBOSE_FETCH` (read at start: prints
  * the token and the body) and `BUN_INSPECT*` (a debugger port, opened at
  * start); `deno run` honours `NODE_OPTIONS=--inspect` (at start) and

@@ -6,7 +6,7 @@
  * secret the API echoes back is masked in every encoding on every output
  * path; and nothing from outside can forge a log line.
  *
- * Run: `deno test --allow-all tests/answers_test.ts`, `bun test tests/answers_test.ts`.
+ * Run: `deno test --allow-all tests/blackbox/answers_test.ts`, `bun test tests/blackbox/answers_test.ts`.
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";

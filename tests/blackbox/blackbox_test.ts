@@ -5,8 +5,8 @@
  * for `deno run -A main.ts`, `bun main.ts` and, when `EXTAUTH_TEST_BINARY`
  * names it, the compiled binary.
  *
- * Run: `deno test --allow-all tests/blackbox_test.ts`, `bun test tests/blackbox_test.ts`,
- * `EXTAUTH_TEST_BINARY=dist/xmpp-extauth deno test --allow-all tests/blackbox_test.ts`.
+ * Run: `deno test --allow-all tests/blackbox/blackbox_test.ts`, `bun test tests/blackbox/blackbox_test.ts`,
+ * `EXTAUTH_TEST_BINARY=dist/xmpp-extauth deno test --allow-all tests/blackbox/blackbox_test.ts`.
  */
 import { after, afterEach, before, describe, it } from "node:test";
 import assert from "node:assert/strict";

@@ -5,7 +5,7 @@
  * and `check --self-test`. Runs for `deno run -A main.ts`, `bun main.ts` and
  * the binary in `EXTAUTH_TEST_BINARY`.
  *
- * Run: `deno test --allow-all tests/check_test.ts`, `bun test tests/check_test.ts`.
+ * Run: `deno test --allow-all tests/blackbox/check_test.ts`, `bun test tests/blackbox/check_test.ts`.
  */
 import { after, afterEach, before, describe, it } from "node:test";
 import assert from "node:assert/strict";

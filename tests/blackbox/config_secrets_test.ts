@@ -7,7 +7,7 @@
  * with `--header` is warned about at start, without its value. Runs for
  * `deno run -A main.ts`, `bun main.ts` and the binary in `EXTAUTH_TEST_BINARY`.
  *
- * Run: `deno test --allow-all tests/config_secrets_test.ts`, `bun test tests/config_secrets_test.ts`.
+ * Run: `deno test --allow-all tests/blackbox/config_secrets_test.ts`, `bun test tests/blackbox/config_secrets_test.ts`.
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";

@@ -1,6 +1,6 @@
 /**
  * Every snippet README.md and docs/**\/*.md show is executed, so the docs cannot drift from the
- * program (the house issue, part 4). Config examples are `tests/readme_examples_test.ts`; here:
+ * program (the house issue, part 4). Config examples are `tests/blackbox/readme_examples_test.ts`; here:
  *
  * - every command line in a fence that runs `xmpp-extauth` with options (an `extauth_program`,
  *   MongooseIM's `program`, a wrapper's `exec`, a `$ xmpp-extauth …` line) is run with those
@@ -14,7 +14,7 @@
  * - every relative link points to an existing file and, with `#anchor`, to a heading there;
  * - every figure of README's performance table is one measured in docs/performance.md.
  *
- * Run: `deno test --allow-all tests/docs_snippets_test.ts`, `bun test tests/docs_snippets_test.ts`.
+ * Run: `deno test --allow-all tests/blackbox/docs_snippets_test.ts`, `bun test tests/blackbox/docs_snippets_test.ts`.
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -367,6 +367,16 @@ export function assertShape(
 
 /** Options of other tools the docs name (deno, bun, sha256sum, the benchmark, …). */
 const FOREIGN = new Set([
+  // setpriv, debootstrap, apt-get, tar
+  "reuid",
+  "regid",
+  "init-groups",
+  "variant",
+  "download-only",
+  "strip-components",
+  // doctor's own (docs/doctor.md)
+  "ejabberd-config",
+  "user",
   // sha256sum, luarocks, docker, apk
   "ignore-missing",
   "lua-version",
@@ -485,6 +495,19 @@ describe("links in README and docs", () => {
       }
     }
     assert.deepEqual(broken, [], "broken links");
+  });
+
+  it("every file of the repository a doc names in code (`lib/…`, `tests/…`, `scripts/…`) exists", () => {
+    const missing: string[] = [];
+    for (const file of FILES) {
+      const named = TEXT.get(file)!.matchAll(
+        /`((?:lib|tests|scripts)\/[\w./-]+\.(?:ts|py|sh|lua))`/g,
+      );
+      for (const [, path] of named) {
+        if (!existsSync(join(REPO_ROOT, path!))) missing.push(`${file}: ${path}`);
+      }
+    }
+    assert.deepEqual(missing, [], "files the docs name that do not exist");
   });
 });
 

@@ -3,7 +3,7 @@
  * item 6): the policy of lib/environment.ts, then each variable set on the
  * real program (`deno run`, `bun`, or the binary in `EXTAUTH_TEST_BINARY`).
  *
- * Run: `deno test --allow-all tests/environment_test.ts`, `bun test tests/environment_test.ts`.
+ * Run: `deno test --allow-all tests/blackbox/environment_test.ts`, `bun test tests/blackbox/environment_test.ts`.
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";

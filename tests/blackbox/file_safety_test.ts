@@ -6,8 +6,8 @@
  * who plants links and hard links to root's files kept in a root-only folder; every target's
  * owner, mode and bytes are checked afterwards, and every byte of stdout.
  *
- * Run: `deno test --allow-all tests/file_safety_test.ts`, `bun test tests/file_safety_test.ts`,
- * `EXTAUTH_TEST_BINARY=dist/xmpp-extauth deno test --allow-all tests/file_safety_test.ts`.
+ * Run: `deno test --allow-all tests/blackbox/file_safety_test.ts`, `bun test tests/blackbox/file_safety_test.ts`,
+ * `EXTAUTH_TEST_BINARY=dist/xmpp-extauth deno test --allow-all tests/blackbox/file_safety_test.ts`.
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";

@@ -5,7 +5,7 @@
  * never sends, token files that are blank or two lines, secret files open to
  * others, and a log file that is the reply channel.
  *
- * Run: `deno test --allow-all tests/input_holes_test.ts`, `bun test tests/input_holes_test.ts`.
+ * Run: `deno test --allow-all tests/blackbox/input_holes_test.ts`, `bun test tests/blackbox/input_holes_test.ts`.
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";

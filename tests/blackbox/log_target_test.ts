@@ -4,8 +4,8 @@
  * command line, the environment or the config file names. Unit tests of lib/log_target.ts and
  * lib/runtime/stderr.ts, then the real program with its stderr on /dev/null, closed, or a pipe.
  *
- * Run: `deno test --allow-all tests/log_target_test.ts`, `bun test tests/log_target_test.ts`,
- * `EXTAUTH_TEST_BINARY=dist/xmpp-extauth deno test --allow-all tests/log_target_test.ts`.
+ * Run: `deno test --allow-all tests/blackbox/log_target_test.ts`, `bun test tests/blackbox/log_target_test.ts`,
+ * `EXTAUTH_TEST_BINARY=dist/xmpp-extauth deno test --allow-all tests/blackbox/log_target_test.ts`.
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";

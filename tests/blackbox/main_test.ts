@@ -5,7 +5,7 @@
  * keeps the pipe open, so a program that read it first would hang). Runs for
  * `deno run -A main.ts`, `bun main.ts` and the binary in `EXTAUTH_TEST_BINARY`.
  *
- * Run: `deno test --allow-all tests/main_test.ts`, `bun test tests/main_test.ts`.
+ * Run: `deno test --allow-all tests/blackbox/main_test.ts`, `bun test tests/blackbox/main_test.ts`.
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";

@@ -5,8 +5,8 @@
  * MongooseIM, accepts nothing but those two replies: every failure the API can have must reach
  * it as a plain false.
  *
- * Run: `deno test --allow-all tests/mongooseim_test.ts`, `bun test tests/mongooseim_test.ts`,
- * `EXTAUTH_TEST_BINARY=dist/xmpp-extauth deno test --allow-all tests/mongooseim_test.ts`.
+ * Run: `deno test --allow-all tests/blackbox/mongooseim_test.ts`, `bun test tests/blackbox/mongooseim_test.ts`,
+ * `EXTAUTH_TEST_BINARY=dist/xmpp-extauth deno test --allow-all tests/blackbox/mongooseim_test.ts`.
  */
 import { after, afterEach, before, describe, it } from "node:test";
 import assert from "node:assert/strict";

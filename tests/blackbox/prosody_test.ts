@@ -4,7 +4,7 @@
  * with lpty's start-up race made to happen on purpose; and the helpers of
  * lib/prosody.ts.
  *
- * Run: `deno test --allow-all tests/prosody_test.ts`, `bun test tests/prosody_test.ts`.
+ * Run: `deno test --allow-all tests/blackbox/prosody_test.ts`, `bun test tests/blackbox/prosody_test.ts`.
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";

@@ -7,7 +7,7 @@
  * program is started with `--config` on it and stdin closed: it must serve
  * and exit 0 at end of input, as ejabberd would see it, not 2.
  *
- * Run: `deno test --allow-all tests/readme_examples_test.ts`, `bun test tests/readme_examples_test.ts`.
+ * Run: `deno test --allow-all tests/blackbox/readme_examples_test.ts`, `bun test tests/blackbox/readme_examples_test.ts`.
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";

@@ -8,7 +8,7 @@
  * deprecated v1 scheme still signs as before, and its replays verify, which
  * is why it is no longer the default.
  *
- * Run: `deno test --allow-all tests/signing_blackbox_test.ts`, `bun test tests/signing_blackbox_test.ts`.
+ * Run: `deno test --allow-all tests/blackbox/signing_blackbox_test.ts`, `bun test tests/blackbox/signing_blackbox_test.ts`.
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
