@@ -345,6 +345,54 @@ function filesUnder(dir: string, skip: string): string[] {
   return out.sort();
 }
 
+/**
+ * Writes the installed files into `root` (as `root/usr/...`): the executable, the man page, the
+ * doc folder and, for the .deb, the lintian overrides. `scripts/rpm.ts` packages the same tree.
+ */
+export function layoutPayload(
+  root: string,
+  options: Pick<DebOptions, "binary" | "version" | "maintainer" | "homepage"> & { epoch: number },
+  { lintianOverrides = true }: { lintianOverrides?: boolean } = {},
+): void {
+  const { epoch } = options;
+  const maintainer = options.maintainer ?? DEFAULT_MAINTAINER;
+  const put = (path: string, content: Uint8Array | string, mode = 0o644) => {
+    const file = join(root, path);
+    mkdirSync(dirname(file), { recursive: true, mode: 0o755 });
+    writeFileSync(file, content);
+    chmodSync(file, mode);
+  };
+  const bin = join(root, "usr/bin/xmpp-extauth");
+  mkdirSync(dirname(bin), { recursive: true, mode: 0o755 });
+  copyFileSync(options.binary, bin);
+  chmodSync(bin, 0o755);
+  const date = new Date(epoch * 1000).toISOString().slice(0, 10);
+  put(
+    "usr/share/man/man1/xmpp-extauth.1.gz",
+    gzip(Buffer.from(manPage({ version: options.version, date }))),
+  );
+  const doc = "usr/share/doc/xmpp-extauth";
+  put(
+    `${doc}/copyright`,
+    copyright(maintainer, new Date(epoch * 1000).getUTCFullYear(), options.homepage),
+  );
+  put(`${doc}/changelog.gz`, gzip(Buffer.from(changelog(options.version, maintainer, epoch))));
+  put(`${doc}/examples/config.json`, EXAMPLE_CONFIG);
+  if (lintianOverrides) put("usr/share/lintian/overrides/xmpp-extauth", LINTIAN_OVERRIDES);
+}
+
+/** Every folder under `root` 0755 (mkdtemp makes the root 0700), every time `epoch`. */
+export function stampTree(root: string, epoch: number): void {
+  const stamp = (path: string) => {
+    if (statSync(path).isDirectory()) {
+      chmodSync(path, 0o755);
+      for (const name of readdirSync(path)) stamp(join(path, name));
+    }
+    utimesSync(path, epoch, epoch);
+  };
+  stamp(root);
+}
+
 /** Lays out the package tree in a temporary folder and builds it with `dpkg-deb`. */
 export function buildDeb(options: DebOptions): BuiltDeb {
   const epoch = options.epoch ?? Math.floor(Date.now() / 1000);
@@ -358,23 +406,7 @@ export function buildDeb(options: DebOptions): BuiltDeb {
       writeFileSync(file, content);
       chmodSync(file, mode);
     };
-    const bin = join(root, "usr/bin/xmpp-extauth");
-    mkdirSync(dirname(bin), { recursive: true, mode: 0o755 });
-    copyFileSync(options.binary, bin);
-    chmodSync(bin, 0o755);
-    const date = new Date(epoch * 1000).toISOString().slice(0, 10);
-    put(
-      "usr/share/man/man1/xmpp-extauth.1.gz",
-      gzip(Buffer.from(manPage({ version: options.version, date }))),
-    );
-    const doc = "usr/share/doc/xmpp-extauth";
-    put(
-      `${doc}/copyright`,
-      copyright(maintainer, new Date(epoch * 1000).getUTCFullYear(), options.homepage),
-    );
-    put(`${doc}/changelog.gz`, gzip(Buffer.from(changelog(options.version, maintainer, epoch))));
-    put(`${doc}/examples/config.json`, EXAMPLE_CONFIG);
-    put("usr/share/lintian/overrides/xmpp-extauth", LINTIAN_OVERRIDES);
+    layoutPayload(root, { ...options, epoch });
 
     const control = join(root, "DEBIAN");
     const files = filesUnder(root, control);
@@ -392,15 +424,7 @@ export function buildDeb(options: DebOptions): BuiltDeb {
     };
     put("DEBIAN/control", controlFile(controlOptions, kib));
     put("DEBIAN/md5sums", md5sums);
-    // Every folder 0755 (mkdtemp made the root 0700), every time the same.
-    const stamp = (path: string) => {
-      if (statSync(path).isDirectory()) {
-        chmodSync(path, 0o755);
-        for (const name of readdirSync(path)) stamp(join(path, name));
-      }
-      utimesSync(path, epoch, epoch);
-    };
-    stamp(root);
+    stampTree(root, epoch);
 
     mkdirSync(options.outDir, { recursive: true });
     const name = debFileName(options.version, options.arch);

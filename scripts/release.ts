@@ -10,9 +10,9 @@
  *
  * Output: `dist/release/xmpp-extauth-TARGET[.exe]`, for each bun-built `linux-gnu` target the
  * Debian package `xmpp-extauth_VERSION_ARCH.deb` (`scripts/deb.ts`, checked with `lintian`
- * when installed; `--no-packages`, `--no-lintian` leave them out), and `dist/release/SHA256SUMS`,
- * in the format of
- * `sha256sum` (`HEX  FILENAME`), so users check a download with
+ * when installed; `--no-packages`, `--no-lintian` leave them out; `--rpm` adds
+ * `xmpp-extauth-VERSION-1.ARCH.rpm`, `scripts/rpm.ts`), and `dist/release/SHA256SUMS`, in the
+ * format of `sha256sum` (`HEX  FILENAME`), so users check a download with
  * `sha256sum -c --ignore-missing SHA256SUMS`. Every executable's header is checked against its
  * target (ELF / Mach-O / PE, and the CPU), and a Linux one's dynamic loader (`PT_INTERP`) and
  * needed libraries (`DT_NEEDED`) against its C library, so a cross-compiler that quietly produced
@@ -50,6 +50,7 @@ import {
   homepageFromEnvironment,
   lintian,
 } from "./deb.ts";
+import { buildRpm } from "./rpm.ts";
 
 /** What an executable's header says it is. */
 export interface ExecutableKind {
@@ -198,6 +199,8 @@ export interface ReleaseOptions {
   packages: boolean;
   /** Check the packages with lintian (when it is installed). */
   lintian: boolean;
+  /** Also build RPM packages of the bun-built linux-gnu targets (needs rpmbuild). */
+  rpm: boolean;
 }
 
 /**
@@ -223,6 +226,7 @@ export function parseReleaseArgs(args: string[]): ReleaseOptions {
       help: { type: "boolean", short: "h", default: false },
       "no-packages": { type: "boolean", default: false },
       "no-lintian": { type: "boolean", default: false },
+      rpm: { type: "boolean", default: false },
     },
   });
   const compiler = values.compiler;
@@ -261,6 +265,7 @@ export function parseReleaseArgs(args: string[]): ReleaseOptions {
     help: values.help,
     packages: !values["no-packages"],
     lintian: !values["no-lintian"],
+    rpm: values.rpm,
   };
   if (version !== undefined) options.version = version;
   return options;
@@ -555,6 +560,7 @@ Builds dist/release/xmpp-extauth-TARGET[.exe] for each target and dist/release/S
   --version-file FILE   file holding VERSION (default lib/core/version.ts)
   --no-packages         no Debian packages (built by default for bun's linux-gnu targets)
   --no-lintian          do not check the packages with lintian
+  --rpm                 also build xmpp-extauth-VERSION-1.ARCH.rpm for them (rpmbuild)
   --verbose             show the compiler's output`;
 
 /** Builds, checks and hashes every target; returns the process exit code. */
@@ -657,7 +663,7 @@ export function release(options: ReleaseOptions): number {
       console.log("  lintian is not installed (apt-get install lintian): not checked");
       continue;
     }
-    // Its only line besides the tags when run as root; nothing to act on.
+    // The tag lines only (as root, lintian also warns that it runs as root).
     const tags = lint.output.split("\n").filter((l) => /^[EWIPX]: /.test(l));
     if (!lint.ok) {
       console.error(`Cannot verify ${built.name}: lintian reports errors:\n${tags.join("\n")}`);
@@ -665,11 +671,33 @@ export function release(options: ReleaseOptions): number {
     }
     console.log(`  lintian: no errors${tags.length > 0 ? `; ${tags.join("; ")}` : ", no tags"}`);
   }
+  const rpms = options.rpm ? packaged : [];
+  for (const target of rpms) {
+    let built;
+    try {
+      built = buildRpm({
+        binary: join(options.outDir, fileNameFor(target)),
+        arch: target.kind.cpu,
+        version,
+        outDir: options.outDir,
+        ...(process.env.DEB_MAINTAINER ? { maintainer: process.env.DEB_MAINTAINER } : {}),
+        ...(homepage === undefined ? {} : { homepage }),
+        ...(epoch === undefined ? {} : { epoch }),
+      });
+    } catch (error) {
+      console.error((error as Error).message);
+      return 1;
+    }
+    hashes[built.name] = built.sha256;
+    console.log(`packaged ${built.name} with rpmbuild`);
+    console.log(`  ${megabytes(statSync(built.file).size)}, sha256 ${built.sha256}`);
+  }
   writeFileSync(join(options.outDir, "SHA256SUMS"), formatChecksums(hashes));
   const where = relative(process.cwd(), options.outDir) || ".";
-  const files = Object.keys(hashes).length - packaged.length;
+  const files = Object.keys(hashes).length - packaged.length - rpms.length;
   const debs = packaged.length > 0 ? `, ${packaged.length} Debian packages` : "";
-  console.log(`wrote ${files} executables${debs} and SHA256SUMS to ${where}`);
+  const rpmCount = rpms.length > 0 ? `, ${rpms.length} RPM packages` : "";
+  console.log(`wrote ${files} executables${debs}${rpmCount} and SHA256SUMS to ${where}`);
   return 0;
 }
 

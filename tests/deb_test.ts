@@ -16,6 +16,7 @@ import { gunzipSync } from "node:zlib";
 import { bunBuildCommand, bunExecutable } from "../scripts/build_flags.ts";
 import { buildDeb, type BuiltDeb, EXAMPLE_CONFIG, lintian, PACKAGE_FILES } from "../scripts/deb.ts";
 import { manPage } from "../scripts/man_page.ts";
+import { buildRpm, RPM_FILES } from "../scripts/rpm.ts";
 import { parseCommand } from "../lib/cli/config.ts";
 import { VERSION } from "../lib/core/version.ts";
 import { startApi } from "./helpers/api_server.ts";
@@ -320,5 +321,45 @@ describe("the Debian package installed with dpkg", { skip: NO_INSTALL }, () => {
     } finally {
       release();
     }
+  });
+});
+
+describe("the RPM package", {
+  skip: NO_PACKAGE ||
+    (have("rpmbuild") && have("rpm2cpio") && have("cpio")
+      ? false
+      : "rpmbuild, rpm2cpio or cpio is missing (apt-get install rpm cpio)"),
+}, () => {
+  it("lists the same files as the .deb (less lintian's) and carries the executable unchanged", {
+    timeout: TIMEOUT,
+  }, async () => {
+    const { dir, binary } = await debPackage();
+    const rpm = buildRpm({ binary, arch: "x86_64", version: VERSION, outDir: dir, epoch: EPOCH });
+    assert.equal(rpm.name, `xmpp-extauth-${VERSION}-1.x86_64.rpm`);
+    assert.deepEqual(tool("rpm", ["-qlp", rpm.file]).trimEnd().split("\n"), RPM_FILES);
+    assert.deepEqual(
+      RPM_FILES.filter((f) =>
+        !["/usr/share/doc/xmpp-extauth", "/usr/share/doc/xmpp-extauth/examples"].includes(f)
+      ),
+      PACKAGE_FILES.filter((f) => !f.startsWith("/usr/share/lintian/")),
+    );
+    const modes = tool("rpm", [
+      "-qp",
+      "--queryformat",
+      "[%{FILEMODES:perms} %{FILEUSERNAME}:%{FILEGROUPNAME} %{FILENAMES}\\n]",
+      rpm.file,
+    ]);
+    assert.match(modes, /^-rwxr-xr-x root:root \/usr\/bin\/xmpp-extauth$/m);
+    assert.match(modes, /^-rw-r--r-- root:root \/usr\/share\/man\/man1\/xmpp-extauth\.1\.gz$/m);
+    assert.match(
+      tool("rpm", ["-qp", "--requires", rpm.file]),
+      /^libc\.so\.6\(GLIBC_2\.17\)\(64bit\)$/m,
+    );
+    const tree = join(dir, "rpm-tree");
+    tool("sh", [
+      "-c",
+      `mkdir -p "${tree}" && cd "${tree}" && rpm2cpio "${rpm.file}" | cpio -idm --quiet`,
+    ]);
+    assert.ok(readFileSync(join(tree, "usr/bin/xmpp-extauth")).equals(readFileSync(binary)));
   });
 });

@@ -26,8 +26,11 @@ import {
   type Target,
   TARGETS,
 } from "../scripts/release.ts";
+import { RPM_FILES } from "../scripts/rpm.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
+/** rpmbuild is there (Debian's `rpm` package): the cross-build also makes the RPMs. */
+const RPMBUILD = spawnSync("sh", ["-c", "command -v rpmbuild"]).status === 0;
 const SCRIPT = join(ROOT, "scripts", "release.ts");
 
 /** Runs release.ts under the current runtime. */
@@ -453,23 +456,30 @@ describe("release.ts with bun (real cross-compilation)", () => {
         out,
         // lintian on the real program's package is tests/deb_test.ts's; here the tiny entry's.
         "--no-lintian",
+        ...(RPMBUILD ? ["--rpm"] : []),
       ]);
       assert.equal(run.stderr, "");
       assert.equal(run.status, 0);
-      assert.deepEqual(readdirSync(out).sort(), [
-        "SHA256SUMS",
-        "xmpp-extauth-aarch64-unknown-linux-gnu",
-        "xmpp-extauth-aarch64-unknown-linux-musl",
-        "xmpp-extauth-x86_64-unknown-linux-gnu",
-        "xmpp-extauth-x86_64-unknown-linux-musl",
-        "xmpp-extauth_9.8.7_amd64.deb",
-        "xmpp-extauth_9.8.7_arm64.deb",
-      ]);
+      assert.deepEqual(
+        readdirSync(out).sort(),
+        [
+          "SHA256SUMS",
+          "xmpp-extauth-aarch64-unknown-linux-gnu",
+          "xmpp-extauth-aarch64-unknown-linux-musl",
+          "xmpp-extauth-x86_64-unknown-linux-gnu",
+          "xmpp-extauth-x86_64-unknown-linux-musl",
+          ...(RPMBUILD
+            ? ["xmpp-extauth-9.8.7-1.aarch64.rpm", "xmpp-extauth-9.8.7-1.x86_64.rpm"]
+            : []),
+          "xmpp-extauth_9.8.7_amd64.deb",
+          "xmpp-extauth_9.8.7_arm64.deb",
+        ].sort(),
+      );
 
       // SHA256SUMS: "HEX  NAME" per file, matching the files' real digests.
       const sums = readFileSync(join(out, "SHA256SUMS"), "utf8");
       const lines = sums.trimEnd().split("\n");
-      assert.equal(lines.length, 6);
+      assert.equal(lines.length, RPMBUILD ? 8 : 6);
       for (const line of lines) {
         const match = /^([0-9a-f]{64}) {2}(xmpp-extauth[-_][a-z0-9_.-]+)$/.exec(line);
         assert.ok(match, `bad SHA256SUMS line: ${line}`);
@@ -528,7 +538,24 @@ describe("release.ts with bun (real cross-compilation)", () => {
         run.stdout,
         /\npackaged xmpp-extauth_9\.8\.7_arm64\.deb with dpkg-deb\n {2}\d+\.\d MB, Depends: libc6 \(>= 2\.\d+\), sha256 [0-9a-f]{64}\n/,
       );
-      assert.match(run.stdout, /\nwrote 4 executables, 2 Debian packages and SHA256SUMS to /);
+      assert.match(
+        run.stdout,
+        RPMBUILD
+          ? /\nwrote 4 executables, 2 Debian packages, 2 RPM packages and SHA256SUMS to /
+          : /\nwrote 4 executables, 2 Debian packages and SHA256SUMS to /,
+      );
+      // The RPMs: rpm reads their CPU, version, files and the glibc they need.
+      for (const arch of RPMBUILD ? ["x86_64", "aarch64"] : []) {
+        const rpm = join(out, `xmpp-extauth-9.8.7-1.${arch}.rpm`);
+        const query = (...args: string[]) =>
+          spawnSync("rpm", ["-qp", ...args, rpm], { encoding: "utf8" }).stdout;
+        assert.equal(
+          query("--queryformat", "%{NAME} %{VERSION}-%{RELEASE} %{ARCH}"),
+          `xmpp-extauth 9.8.7-1 ${arch}`,
+        );
+        assert.deepEqual(query("--list").trimEnd().split("\n"), RPM_FILES);
+        assert.match(query("--requires"), /^libc\.so\.6\(GLIBC_2\.\d+\)\(64bit\)$/m);
+      }
 
       // The native one runs, with the version written by --version.
       if (process.platform === "linux" && process.arch === "x64") {
