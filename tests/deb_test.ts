@@ -169,6 +169,11 @@ describe("the Debian package", { skip: NO_PACKAGE }, () => {
       "utf8",
     );
     assert.equal(example, EXAMPLE_CONFIG);
+    // docs/packages.md shows the same file as a config example, which
+    // tests/blackbox/readme_examples_test.ts starts the real program with.
+    const docs = readFileSync(join(REPO_ROOT, "docs/packages.md"), "utf8");
+    const shown = /<!-- config-example -->\n\n```json\n([^`]*)```/.exec(docs)?.[1];
+    assert.equal(shown, EXAMPLE_CONFIG);
     // The program takes the example as it is (its token file stands in).
     const command = parseCommand({
       args: ["--config", "/usr/share/doc/xmpp-extauth/examples/config.json"],
@@ -213,14 +218,17 @@ async function lockInstall(): Promise<() => void> {
   return () => holder.stdin!.end();
 }
 
+/** apt waits up to 5 minutes for dpkg's lock instead of failing at once. */
+const APT_WAIT = ["-o", "DPkg::Lock::Timeout=300"];
+
 const NO_INSTALL = NO_PACKAGE ||
   (!IS_ROOT
     ? "installing into the system needs root"
-    : !have("dpkg") || !have("flock") || !have("setpriv")
-    ? "dpkg, flock or setpriv is missing"
+    : !have("apt-get") || !have("dpkg") || !have("flock") || !have("setpriv")
+    ? "apt-get, dpkg, flock or setpriv is missing"
     : false);
 
-describe("the Debian package installed with dpkg", { skip: NO_INSTALL }, () => {
+describe("the Debian package installed with apt", { skip: NO_INSTALL }, () => {
   it("installs /usr/bin/xmpp-extauth and its man page, serves ejabberd, and purges cleanly", {
     timeout: TIMEOUT,
   }, async () => {
@@ -231,7 +239,9 @@ describe("the Debian package installed with dpkg", { skip: NO_INSTALL }, () => {
       if (existsSync("/usr/bin/xmpp-extauth") && !owned) {
         assert.fail("/usr/bin/xmpp-extauth exists and belongs to no package: not overwriting it");
       }
-      tool("dpkg", ["--install", deb.file]);
+      // As docs/packages.md says: apt install ./xmpp-extauth_VERSION_amd64.deb (apt checks
+      // Depends against this system; the lock timeout waits for another apt or dpkg).
+      tool("apt-get", ["install", "--yes", "--quiet", ...APT_WAIT, deb.file]);
       try {
         assert.match(
           tool("dpkg-query", [
@@ -311,7 +321,7 @@ describe("the Debian package installed with dpkg", { skip: NO_INSTALL }, () => {
         assert.match(page.stdout, /^XMPP-EXTAUTH\(1\) +User Commands +XMPP-EXTAUTH\(1\)\n/);
         assert.match(page.stdout, /^ +--cache-file FILE\n +keep the cache in this SQLite file/m);
       } finally {
-        tool("dpkg", ["--purge", "xmpp-extauth"]);
+        tool("apt-get", ["purge", "--yes", "--quiet", ...APT_WAIT, "xmpp-extauth"]);
       }
       // Nothing left: no file, no folder of its own, no trace in dpkg's database.
       for (const path of [...PACKAGE_FILES, "/usr/share/doc/xmpp-extauth"]) {
