@@ -554,7 +554,7 @@ Builds dist/release/xmpp-extauth-TARGET[.exe] for each target and dist/release/S
   --targets A,B         only these targets (default: all that the compiler can build;
                         the musl ones need --compiler bun)
                         ${TARGETS.map((t) => t.name).join("\n                        ")}
-  --version X.Y.Z       first write this version into lib/version.ts
+  --version X.Y.Z       first write this version into lib/core/version.ts
   --entry FILE          program to compile (default main.ts)
   --out-dir DIR         output folder (default dist/release)
   --version-file FILE   file holding VERSION (default lib/core/version.ts)
