@@ -5,11 +5,14 @@
  * deno task release                                   # deno compile, the five glibc/macOS/Windows targets
  * deno task release --compiler bun                    # bun build --compile, all seven (with musl)
  * deno task release --targets x86_64-unknown-linux-gnu,aarch64-unknown-linux-gnu
- * deno task release --version 1.2.3                   # first rewrites VERSION in lib/version.ts
+ * deno task release --version 1.2.3                   # first rewrites VERSION in lib/core/version.ts
  * ```
  *
- * Output: `dist/release/xmpp-extauth-TARGET[.exe]` and `dist/release/SHA256SUMS`, in the format of
- * `sha256sum` (`HEX  FILENAME`), so users check a download with
+ * Output: `dist/release/xmpp-extauth-TARGET[.exe]`, for each bun-built `linux-gnu` target the
+ * Debian package `xmpp-extauth_VERSION_ARCH.deb` (`scripts/deb.ts`, checked with `lintian`
+ * when installed; `--no-packages`, `--no-lintian` leave them out; `--rpm` adds
+ * `xmpp-extauth-VERSION-1.ARCH.rpm`, `scripts/rpm.ts`), and `dist/release/SHA256SUMS`, in the
+ * format of `sha256sum` (`HEX  FILENAME`), so users check a download with
  * `sha256sum -c --ignore-missing SHA256SUMS`. Every executable's header is checked against its
  * target (ELF / Mach-O / PE, and the CPU), and a Linux one's dynamic loader (`PT_INTERP`) and
  * needed libraries (`DT_NEEDED`) against its C library, so a cross-compiler that quietly produced
@@ -26,12 +29,28 @@
 
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { basename, dirname, join, relative, resolve } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { BUN_BUILD_FLAGS } from "./build_flags.ts";
+import {
+  buildDeb,
+  type DebArch,
+  epochFromEnvironment,
+  homepageFromEnvironment,
+  lintian,
+} from "./deb.ts";
+import { buildRpm } from "./rpm.ts";
 
 /** What an executable's header says it is. */
 export interface ExecutableKind {
@@ -176,6 +195,12 @@ export interface ReleaseOptions {
   versionFile: string;
   verbose: boolean;
   help: boolean;
+  /** Build the Debian packages of the bun-built linux-gnu targets. */
+  packages: boolean;
+  /** Check the packages with lintian (when it is installed). */
+  lintian: boolean;
+  /** Also build RPM packages of the bun-built linux-gnu targets (needs rpmbuild). */
+  rpm: boolean;
 }
 
 /**
@@ -199,6 +224,9 @@ export function parseReleaseArgs(args: string[]): ReleaseOptions {
       "version-file": { type: "string" },
       verbose: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
+      "no-packages": { type: "boolean", default: false },
+      "no-lintian": { type: "boolean", default: false },
+      rpm: { type: "boolean", default: false },
     },
   });
   const compiler = values.compiler;
@@ -232,9 +260,12 @@ export function parseReleaseArgs(args: string[]): ReleaseOptions {
     targets,
     entry: resolve(values.entry ?? join(ROOT, "main.ts")),
     outDir: resolve(values["out-dir"] ?? join(ROOT, "dist", "release")),
-    versionFile: resolve(values["version-file"] ?? join(ROOT, "lib", "version.ts")),
+    versionFile: resolve(values["version-file"] ?? join(ROOT, "lib", "core", "version.ts")),
     verbose: values.verbose,
     help: values.help,
+    packages: !values["no-packages"],
+    lintian: !values["no-lintian"],
+    rpm: values.rpm,
   };
   if (version !== undefined) options.version = version;
   return options;
@@ -431,6 +462,26 @@ export function fileNameFor(target: Target): string {
   return `xmpp-extauth-${target.name}${target.exe ? ".exe" : ""}`;
 }
 
+/** The Debian architecture of a bun-built glibc target, which gets a package; else undefined. */
+export function debArchOf(compiler: "deno" | "bun", target: Target): DebArch | undefined {
+  if (compiler !== "bun" || target.libc?.name !== "glibc") return undefined;
+  return target.kind.cpu === "x86_64" ? "amd64" : "arm64";
+}
+
+/** The version in a file holding `export const VERSION = "…";`. */
+export function readVersion(file: string): string {
+  const match = /export const VERSION = "([^"\n]*)";/.exec(readFileSync(file, "utf8"));
+  if (match === null) throw new Error(`Cannot read the version: ${file} has no VERSION line`);
+  return match[1]!;
+}
+
+/** The last commit's time (seconds), for reproducible package dates; undefined outside git. */
+function commitTime(): number | undefined {
+  const run = spawnSync("git", ["-C", ROOT, "log", "-1", "--format=%ct"], { encoding: "utf8" });
+  const value = run.status === 0 ? run.stdout.trim() : "";
+  return /^\d+$/.test(value) ? Number(value) : undefined;
+}
+
 /** Bun's build flags: the shared ones of `scripts/build_flags.ts`. */
 export const BUN_FLAGS: readonly string[] = BUN_BUILD_FLAGS;
 
@@ -503,10 +554,13 @@ Builds dist/release/xmpp-extauth-TARGET[.exe] for each target and dist/release/S
   --targets A,B         only these targets (default: all that the compiler can build;
                         the musl ones need --compiler bun)
                         ${TARGETS.map((t) => t.name).join("\n                        ")}
-  --version X.Y.Z       first write this version into lib/version.ts
+  --version X.Y.Z       first write this version into lib/core/version.ts
   --entry FILE          program to compile (default main.ts)
   --out-dir DIR         output folder (default dist/release)
-  --version-file FILE   file holding VERSION (default lib/version.ts)
+  --version-file FILE   file holding VERSION (default lib/core/version.ts)
+  --no-packages         no Debian packages (built by default for bun's linux-gnu targets)
+  --no-lintian          do not check the packages with lintian
+  --rpm                 also build xmpp-extauth-VERSION-1.ARCH.rpm for them (rpmbuild)
   --verbose             show the compiler's output`;
 
 /** Builds, checks and hashes every target; returns the process exit code. */
@@ -518,7 +572,10 @@ export function release(options: ReleaseOptions): number {
   mkdirSync(options.outDir, { recursive: true });
   // Start clean, so SHA256SUMS and the folder hold this build only. Only our own files go.
   for (const name of readdirSync(options.outDir)) {
-    if (name.startsWith("xmpp-extauth-") || name === "SHA256SUMS") {
+    if (
+      name.startsWith("xmpp-extauth-") || name === "SHA256SUMS" ||
+      /^xmpp-extauth_.*\.deb$/.test(name)
+    ) {
       rmSync(join(options.outDir, name), { force: true });
     }
   }
@@ -573,9 +630,74 @@ export function release(options: ReleaseOptions): number {
     hashes[name] = createHash("sha256").update(bytes).digest("hex");
     console.log(`  ${megabytes(bytes.length)}, ${got}${links}, sha256 ${hashes[name]}`);
   }
+  const packaged = options.packages
+    ? options.targets.filter((t) => debArchOf(options.compiler, t) !== undefined)
+    : [];
+  const version = packaged.length > 0 ? readVersion(options.versionFile) : "";
+  const homepage = homepageFromEnvironment();
+  const epoch = epochFromEnvironment() ?? commitTime();
+  for (const target of packaged) {
+    const arch = debArchOf(options.compiler, target)!;
+    let built;
+    try {
+      built = buildDeb({
+        binary: join(options.outDir, fileNameFor(target)),
+        arch,
+        version,
+        outDir: options.outDir,
+        ...(process.env.DEB_MAINTAINER ? { maintainer: process.env.DEB_MAINTAINER } : {}),
+        ...(homepage === undefined ? {} : { homepage }),
+        ...(epoch === undefined ? {} : { epoch }),
+      });
+    } catch (error) {
+      console.error((error as Error).message);
+      return 1;
+    }
+    hashes[built.name] = built.sha256;
+    const size = megabytes(statSync(built.file).size);
+    console.log(`packaged ${built.name} with dpkg-deb`);
+    console.log(`  ${size}, Depends: libc6 (>= ${built.glibc}), sha256 ${built.sha256}`);
+    if (!options.lintian) continue;
+    const lint = lintian(built.file);
+    if (!lint.ran) {
+      console.log("  lintian is not installed (apt-get install lintian): not checked");
+      continue;
+    }
+    // The tag lines only (as root, lintian also warns that it runs as root).
+    const tags = lint.output.split("\n").filter((l) => /^[EWIPX]: /.test(l));
+    if (!lint.ok) {
+      console.error(`Cannot verify ${built.name}: lintian reports errors:\n${tags.join("\n")}`);
+      return 1;
+    }
+    console.log(`  lintian: no errors${tags.length > 0 ? `; ${tags.join("; ")}` : ", no tags"}`);
+  }
+  const rpms = options.rpm ? packaged : [];
+  for (const target of rpms) {
+    let built;
+    try {
+      built = buildRpm({
+        binary: join(options.outDir, fileNameFor(target)),
+        arch: target.kind.cpu,
+        version,
+        outDir: options.outDir,
+        ...(process.env.DEB_MAINTAINER ? { maintainer: process.env.DEB_MAINTAINER } : {}),
+        ...(homepage === undefined ? {} : { homepage }),
+        ...(epoch === undefined ? {} : { epoch }),
+      });
+    } catch (error) {
+      console.error((error as Error).message);
+      return 1;
+    }
+    hashes[built.name] = built.sha256;
+    console.log(`packaged ${built.name} with rpmbuild`);
+    console.log(`  ${megabytes(statSync(built.file).size)}, sha256 ${built.sha256}`);
+  }
   writeFileSync(join(options.outDir, "SHA256SUMS"), formatChecksums(hashes));
   const where = relative(process.cwd(), options.outDir) || ".";
-  console.log(`wrote ${Object.keys(hashes).length} executables and SHA256SUMS to ${where}`);
+  const files = Object.keys(hashes).length - packaged.length - rpms.length;
+  const debs = packaged.length > 0 ? `, ${packaged.length} Debian packages` : "";
+  const rpmCount = rpms.length > 0 ? `, ${rpms.length} RPM packages` : "";
+  console.log(`wrote ${files} executables${debs}${rpmCount} and SHA256SUMS to ${where}`);
   return 0;
 }
 

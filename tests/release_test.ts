@@ -26,8 +26,11 @@ import {
   type Target,
   TARGETS,
 } from "../scripts/release.ts";
+import { RPM_FILES } from "../scripts/rpm.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
+/** rpmbuild is there (Debian's `rpm` package): the cross-build also makes the RPMs. */
+const RPMBUILD = spawnSync("sh", ["-c", "command -v rpmbuild"]).status === 0;
 const SCRIPT = join(ROOT, "scripts", "release.ts");
 
 /** Runs release.ts under the current runtime. */
@@ -50,7 +53,11 @@ describe("release arguments", () => {
     assert.equal(options.version, undefined);
     assert.equal(options.entry, join(ROOT, "main.ts"));
     assert.equal(options.outDir, join(ROOT, "dist", "release"));
-    assert.equal(options.versionFile, join(ROOT, "lib", "version.ts"));
+    // lib/core/version.ts, where VERSION lives (a --version release failed on lib/version.ts).
+    assert.equal(options.versionFile, join(ROOT, "lib", "core", "version.ts"));
+    assert.ok(readFileSync(options.versionFile, "utf8").includes("export const VERSION = "));
+    assert.equal(options.packages, true);
+    assert.equal(options.lintian, true);
   });
 
   it("builds the two musl targets for Alpine with bun, by default", () => {
@@ -426,85 +433,139 @@ describe("release.ts with bun (real cross-compilation)", () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it("builds linux glibc and musl executables, stamps the version, writes SHA256SUMS", {
-    timeout: 300_000,
-  }, () => {
-    const out = join(dir, "out");
-    const run = runRelease([
-      "--compiler",
-      "bun",
-      "--targets",
-      "x86_64-unknown-linux-gnu,aarch64-unknown-linux-gnu," +
-      "x86_64-unknown-linux-musl,aarch64-unknown-linux-musl",
-      "--version",
-      "9.8.7",
-      "--version-file",
-      join(dir, "version.ts"),
-      "--entry",
-      join(dir, "entry.ts"),
-      "--out-dir",
-      out,
-    ]);
-    assert.equal(run.stderr, "");
-    assert.equal(run.status, 0);
-    assert.deepEqual(readdirSync(out).sort(), [
-      "SHA256SUMS",
-      "xmpp-extauth-aarch64-unknown-linux-gnu",
-      "xmpp-extauth-aarch64-unknown-linux-musl",
-      "xmpp-extauth-x86_64-unknown-linux-gnu",
-      "xmpp-extauth-x86_64-unknown-linux-musl",
-    ]);
+  it(
+    "builds linux glibc and musl executables and the two .debs, stamps the version, writes SHA256SUMS",
+    {
+      timeout: 300_000,
+    },
+    () => {
+      const out = join(dir, "out");
+      const run = runRelease([
+        "--compiler",
+        "bun",
+        "--targets",
+        "x86_64-unknown-linux-gnu,aarch64-unknown-linux-gnu," +
+        "x86_64-unknown-linux-musl,aarch64-unknown-linux-musl",
+        "--version",
+        "9.8.7",
+        "--version-file",
+        join(dir, "version.ts"),
+        "--entry",
+        join(dir, "entry.ts"),
+        "--out-dir",
+        out,
+        // lintian on the real program's package is tests/deb_test.ts's; here the tiny entry's.
+        "--no-lintian",
+        ...(RPMBUILD ? ["--rpm"] : []),
+      ]);
+      assert.equal(run.stderr, "");
+      assert.equal(run.status, 0);
+      assert.deepEqual(
+        readdirSync(out).sort(),
+        [
+          "SHA256SUMS",
+          "xmpp-extauth-aarch64-unknown-linux-gnu",
+          "xmpp-extauth-aarch64-unknown-linux-musl",
+          "xmpp-extauth-x86_64-unknown-linux-gnu",
+          "xmpp-extauth-x86_64-unknown-linux-musl",
+          ...(RPMBUILD
+            ? ["xmpp-extauth-9.8.7-1.aarch64.rpm", "xmpp-extauth-9.8.7-1.x86_64.rpm"]
+            : []),
+          "xmpp-extauth_9.8.7_amd64.deb",
+          "xmpp-extauth_9.8.7_arm64.deb",
+        ].sort(),
+      );
 
-    // SHA256SUMS: "HEX  NAME" per file, matching the files' real digests.
-    const sums = readFileSync(join(out, "SHA256SUMS"), "utf8");
-    const lines = sums.trimEnd().split("\n");
-    assert.equal(lines.length, 4);
-    for (const line of lines) {
-      const match = /^([0-9a-f]{64}) {2}(xmpp-extauth-[a-z0-9_-]+)$/.exec(line);
-      assert.ok(match, `bad SHA256SUMS line: ${line}`);
-      const digest = createHash("sha256").update(readFileSync(join(out, match[2] ?? ""))).digest();
-      assert.equal(match[1], digest.toString("hex"));
-    }
+      // SHA256SUMS: "HEX  NAME" per file, matching the files' real digests.
+      const sums = readFileSync(join(out, "SHA256SUMS"), "utf8");
+      const lines = sums.trimEnd().split("\n");
+      assert.equal(lines.length, RPMBUILD ? 8 : 6);
+      for (const line of lines) {
+        const match = /^([0-9a-f]{64}) {2}(xmpp-extauth[-_][a-z0-9_.-]+)$/.exec(line);
+        assert.ok(match, `bad SHA256SUMS line: ${line}`);
+        const digest = createHash("sha256").update(readFileSync(join(out, match[2] ?? "")))
+          .digest();
+        assert.equal(match[1], digest.toString("hex"));
+      }
 
-    // The arm64 file is a 64-bit little-endian ELF for aarch64: e_machine 0xB7 at offset 18.
-    const arm = readFileSync(join(out, "xmpp-extauth-aarch64-unknown-linux-gnu"));
-    assert.deepEqual([...arm.subarray(0, 6)], [0x7f, 0x45, 0x4c, 0x46, 2, 1]);
-    assert.equal(arm.readUInt16LE(18), 0xb7);
-    const x64 = readFileSync(join(out, "xmpp-extauth-x86_64-unknown-linux-gnu"));
-    assert.equal(x64.readUInt16LE(18), 0x3e);
+      // The arm64 file is a 64-bit little-endian ELF for aarch64: e_machine 0xB7 at offset 18.
+      const arm = readFileSync(join(out, "xmpp-extauth-aarch64-unknown-linux-gnu"));
+      assert.deepEqual([...arm.subarray(0, 6)], [0x7f, 0x45, 0x4c, 0x46, 2, 1]);
+      assert.equal(arm.readUInt16LE(18), 0xb7);
+      const x64 = readFileSync(join(out, "xmpp-extauth-x86_64-unknown-linux-gnu"));
+      assert.equal(x64.readUInt16LE(18), 0x3e);
 
-    // What each file asks of the system (readelf -l / -d): Alpine's loader and libstdc++ for
-    // the musl builds, glibc's for the others. The script printed the same.
-    const linking = (name: string) => readElfLinking(readFileSync(join(out, name)));
-    assert.deepEqual(linking("xmpp-extauth-x86_64-unknown-linux-musl"), {
-      interpreter: "/lib/ld-musl-x86_64.so.1",
-      needed: ["libstdc++.so.6", "libc.musl-x86_64.so.1"],
-    });
-    assert.deepEqual(linking("xmpp-extauth-aarch64-unknown-linux-musl"), {
-      interpreter: "/lib/ld-musl-aarch64.so.1",
-      needed: ["libstdc++.so.6", "libc.musl-aarch64.so.1"],
-    });
-    assert.equal(
-      linking("xmpp-extauth-x86_64-unknown-linux-gnu")?.interpreter,
-      "/lib64/ld-linux-x86-64.so.2",
-    );
-    assert.equal(
-      linking("xmpp-extauth-aarch64-unknown-linux-gnu")?.interpreter,
-      "/lib/ld-linux-aarch64.so.1",
-    );
-    assert.match(
-      run.stdout,
-      /xmpp-extauth-x86_64-unknown-linux-musl with bun\n {2}\d+\.\d MB, ELF x86_64, loader \/lib\/ld-musl-x86_64\.so\.1, needs libstdc\+\+\.so\.6 libc\.musl-x86_64\.so\.1, sha256 [0-9a-f]{64}\n/,
-    );
-
-    // The native one runs, with the version written by --version.
-    if (process.platform === "linux" && process.arch === "x64") {
-      const ran = spawnSync(join(out, "xmpp-extauth-x86_64-unknown-linux-gnu"), [], {
-        encoding: "utf8",
+      // What each file asks of the system (readelf -l / -d): Alpine's loader and libstdc++ for
+      // the musl builds, glibc's for the others. The script printed the same.
+      const linking = (name: string) => readElfLinking(readFileSync(join(out, name)));
+      assert.deepEqual(linking("xmpp-extauth-x86_64-unknown-linux-musl"), {
+        interpreter: "/lib/ld-musl-x86_64.so.1",
+        needed: ["libstdc++.so.6", "libc.musl-x86_64.so.1"],
       });
-      assert.equal(ran.stdout, "entry 9.8.7\n");
-    }
-  });
+      assert.deepEqual(linking("xmpp-extauth-aarch64-unknown-linux-musl"), {
+        interpreter: "/lib/ld-musl-aarch64.so.1",
+        needed: ["libstdc++.so.6", "libc.musl-aarch64.so.1"],
+      });
+      assert.equal(
+        linking("xmpp-extauth-x86_64-unknown-linux-gnu")?.interpreter,
+        "/lib64/ld-linux-x86-64.so.2",
+      );
+      assert.equal(
+        linking("xmpp-extauth-aarch64-unknown-linux-gnu")?.interpreter,
+        "/lib/ld-linux-aarch64.so.1",
+      );
+      assert.match(
+        run.stdout,
+        /xmpp-extauth-x86_64-unknown-linux-musl with bun\n {2}\d+\.\d MB, ELF x86_64, loader \/lib\/ld-musl-x86_64\.so\.1, needs libstdc\+\+\.so\.6 libc\.musl-x86_64\.so\.1, sha256 [0-9a-f]{64}\n/,
+      );
+
+      // Each glibc executable is packaged for its Debian architecture, as it was built.
+      for (const [arch, target] of [["amd64", "x86_64"], ["arm64", "aarch64"]]) {
+        const deb = join(out, `xmpp-extauth_9.8.7_${arch}.deb`);
+        const field = (name: string) =>
+          spawnSync("dpkg-deb", ["--field", deb, name], { encoding: "utf8" }).stdout.trim();
+        assert.equal(field("Architecture"), arch);
+        assert.equal(field("Version"), "9.8.7");
+        assert.match(field("Depends"), /^libc6 \(>= 2\.\d+\)$/);
+        const extracted = join(dir, `deb-${arch}`);
+        assert.equal(spawnSync("dpkg-deb", ["-x", deb, extracted]).status, 0);
+        assert.ok(
+          readFileSync(join(extracted, "usr/bin/xmpp-extauth"))
+            .equals(readFileSync(join(out, `xmpp-extauth-${target}-unknown-linux-gnu`))),
+        );
+      }
+      assert.match(
+        run.stdout,
+        /\npackaged xmpp-extauth_9\.8\.7_arm64\.deb with dpkg-deb\n {2}\d+\.\d MB, Depends: libc6 \(>= 2\.\d+\), sha256 [0-9a-f]{64}\n/,
+      );
+      assert.match(
+        run.stdout,
+        RPMBUILD
+          ? /\nwrote 4 executables, 2 Debian packages, 2 RPM packages and SHA256SUMS to /
+          : /\nwrote 4 executables, 2 Debian packages and SHA256SUMS to /,
+      );
+      // The RPMs: rpm reads their CPU, version, files and the glibc they need.
+      for (const arch of RPMBUILD ? ["x86_64", "aarch64"] : []) {
+        const rpm = join(out, `xmpp-extauth-9.8.7-1.${arch}.rpm`);
+        const query = (...args: string[]) =>
+          spawnSync("rpm", ["-qp", ...args, rpm], { encoding: "utf8" }).stdout;
+        assert.equal(
+          query("--queryformat", "%{NAME} %{VERSION}-%{RELEASE} %{ARCH}"),
+          `xmpp-extauth 9.8.7-1 ${arch}`,
+        );
+        assert.deepEqual(query("--list").trimEnd().split("\n"), RPM_FILES);
+        assert.match(query("--requires"), /^libc\.so\.6\(GLIBC_2\.\d+\)\(64bit\)$/m);
+      }
+
+      // The native one runs, with the version written by --version.
+      if (process.platform === "linux" && process.arch === "x64") {
+        const ran = spawnSync(join(out, "xmpp-extauth-x86_64-unknown-linux-gnu"), [], {
+          encoding: "utf8",
+        });
+        assert.equal(ran.stdout, "entry 9.8.7\n");
+      }
+    },
+  );
 
   it("fails with a one-line message when the compiler fails, and leaves no SHA256SUMS", {
     timeout: 120_000,
