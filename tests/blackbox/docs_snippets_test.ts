@@ -367,6 +367,15 @@ export function assertShape(
 
 /** Options of other tools the docs name (deno, bun, sha256sum, the benchmark, …). */
 const FOREIGN = new Set([
+  // release.ts, dpkg-deb, lintian, man_page.ts
+  "rpm",
+  "no-packages",
+  "no-lintian",
+  "root-owner-group",
+  "build",
+  "fail-on",
+  "out-dir",
+  "contents",
   // setpriv, debootstrap, apt-get, tar
   "reuid",
   "regid",
