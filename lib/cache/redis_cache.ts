@@ -46,6 +46,7 @@ import {
   semantics,
 } from "./memory_cache.ts";
 import { makeVerifier, matchesVerifier } from "./kdf.ts";
+import { KnownPasswords } from "./known_passwords.ts";
 import { decodeBase64, encodeBase64 } from "../core/base64.ts";
 import { type Clock, SYSTEM_CLOCK } from "../core/clock.ts";
 import { type CachedOperation, hasPassword } from "../core/operations.ts";
@@ -181,12 +182,6 @@ interface RedisMark extends CacheMark {
   readonly at: number;
 }
 
-/** A password this process has verified: its HMAC, and the verifier (base64) it matched. */
-interface Known {
-  readonly verifier: string;
-  readonly mac: Uint8Array<ArrayBuffer>;
-}
-
 /**
  * Opens the Redis cache: connects once (bounded by {@linkcode CONNECT_TIMEOUT_MS}); when
  * Redis cannot be reached it logs one warning and serves nothing from it until it can, trying
@@ -221,9 +216,8 @@ export class RedisAuthCache implements OutageCache {
   private epoch: string | undefined;
   /** Forgets not recorded yet, by user id (hex): whether to hold. Recorded at reconnect. */
   private readonly pending = new Map<string, boolean>();
-  /** This process's key for {@linkcode Known.mac}; never leaves the process. */
-  private readonly ownKey: Promise<CryptoKey>;
-  private readonly known = new Map<string, Known>();
+  /** Passwords verified by this process against the verifiers read, by user id (hex). */
+  private readonly known: KnownPasswords<string>;
 
   /** Use {@linkcode openRedisCache}. */
   constructor(options: RedisCacheOptions) {
@@ -234,10 +228,7 @@ export class RedisAuthCache implements OutageCache {
     this.keys = (name) => `${prefix}:${name}`;
     this.mask = createMask([options.password, options.username]);
     this.where = `--cache-url ${sanitize(options.url)}`;
-    this.ownKey = crypto.subtle.generateKey({ name: "HMAC", hash: "SHA-256" }, false, [
-      "sign",
-      "verify",
-    ]);
+    this.known = new KnownPasswords(options.maxEntries, (a, b) => a === b);
   }
 
   /** Whether a connection is in use. */
@@ -483,14 +474,14 @@ export class RedisAuthCache implements OutageCache {
     if (hasPassword(op)) {
       const verifier = row.verifier;
       if (verifier === undefined) return MISS;
-      const known = await this.knows(id, user, server, password!, verifier);
+      const known = await this.known.knows(id, user, server, password!, verifier);
       if (known === "no") return MISS;
       if (known === "unknown") {
         // A fresh answer never pays the KDF: ask the API, whose "yes" teaches this process.
         if (freshness === "fresh") return MISS;
         const input = encodeInput(user, server, password);
         const same = await matchesVerifier(input, decodeBase64(verifier));
-        if (same) await this.learn(id, input, verifier);
+        if (same) await this.known.learn(id, input, verifier);
         input.fill(0);
         if (!same || this.live !== live) return MISS;
         // Forgotten, or given a new password, by some copy while the KDF ran?
@@ -570,12 +561,12 @@ export class RedisAuthCache implements OutageCache {
     }
     const stored = (await this.read(live, id))?.verifier;
     if (stored !== undefined) {
-      const known = await this.knows(id, user, server, password, stored);
+      const known = await this.known.knows(id, user, server, password, stored);
       let same = known === "yes";
       if (known === "unknown") {
         const input = encodeInput(user, server, password);
         same = await matchesVerifier(input, decodeBase64(stored));
-        if (same) await this.learn(id, input, stored);
+        if (same) await this.known.learn(id, input, stored);
         input.fill(0);
       }
       // The same password again: new times for the verifier already there, no new KDF.
@@ -583,7 +574,7 @@ export class RedisAuthCache implements OutageCache {
     }
     const input = encodeInput(user, server, password);
     const verifier = encodeBase64(await makeVerifier(input));
-    if (await write("p", verifier)) await this.learn(id, input, verifier);
+    if (await write("p", verifier)) await this.known.learn(id, input, verifier);
     input.fill(0);
   }
 
@@ -605,7 +596,7 @@ export class RedisAuthCache implements OutageCache {
         break;
       }
       const id = await this.id(live, user, server);
-      this.known.delete(id);
+      this.known.forget(id);
       let result: "done" | "again";
       try {
         result = await this.forgetIn(live, id, hold, ms);
@@ -646,42 +637,6 @@ export class RedisAuthCache implements OutageCache {
     for (const oldest of this.pending.keys()) {
       if (this.pending.size <= MAX_PENDING) break;
       this.pending.delete(oldest);
-    }
-  }
-
-  /**
-   * Whether this process already verified `password` against `verifier`:
-   * `"yes"`, `"no"` (it verified another password against this very
-   * verifier), or `"unknown"`. Costs one HMAC, never the KDF.
-   */
-  private async knows(
-    id: string,
-    user: string,
-    server: string,
-    password: string,
-    verifier: string,
-  ): Promise<"yes" | "no" | "unknown"> {
-    const known = this.known.get(id);
-    if (known === undefined || known.verifier !== verifier) return "unknown";
-    const data = encodeInput(user, server, password);
-    const same = await crypto.subtle.verify("HMAC", await this.ownKey, known.mac, data);
-    data.fill(0);
-    if (!same) return "no";
-    this.known.delete(id);
-    this.known.set(id, known);
-    return "yes";
-  }
-
-  /** Notes that the password in `input` matches `verifier`. */
-  private async learn(id: string, input: Uint8Array, verifier: string): Promise<void> {
-    const mac = new Uint8Array(
-      await crypto.subtle.sign("HMAC", await this.ownKey, input as Uint8Array<ArrayBuffer>),
-    );
-    this.known.delete(id);
-    this.known.set(id, { verifier, mac });
-    for (const oldest of this.known.keys()) {
-      if (this.known.size <= this.options.maxEntries) break;
-      this.known.delete(oldest);
     }
   }
 }

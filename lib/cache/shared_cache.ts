@@ -61,6 +61,7 @@ import type { SqliteError } from "../runtime/sqlite.ts";
 import type { SqliteModule } from "../runtime/mod.ts";
 import { type Clock, SYSTEM_CLOCK } from "../core/clock.ts";
 import { makeVerifier, matchesVerifier, sameVerifier } from "./kdf.ts";
+import { KnownPasswords } from "./known_passwords.ts";
 import type { Statements } from "./schema.ts";
 import { OPEN_BUSY_MS, openStore, SERVE_BUSY_MS, stillOpenAt, type Store } from "./store.ts";
 
@@ -88,12 +89,6 @@ export interface SharedCacheOptions {
 }
 
 const MISS: CacheLookup = { hit: false };
-
-/** A password this process has verified: its HMAC, and the verifier it matched. */
-interface Known {
-  readonly verifier: Uint8Array;
-  readonly mac: Uint8Array<ArrayBuffer>;
-}
 
 /**
  * Opens the shared cache at `options.path`. When the file cannot be used it
@@ -150,10 +145,8 @@ export class SharedAuthCache implements OutageCache {
   private readonly staleMs: number;
   private readonly maxEntries: number;
   private readonly clock: Clock;
-  /** This process's key for {@linkcode Known.mac}; never leaves the process. */
-  private readonly ownKey: Promise<CryptoKey>;
-  /** Passwords verified by this process in the open file, by base64 user id; LRU first. */
-  private readonly known = new Map<string, Known>();
+  /** Passwords verified by this process in the open file, by base64 user id. */
+  private readonly known: KnownPasswords<Uint8Array>;
   /** When (monotonic) to try the file again; while no store. */
   private retryAt = 0;
   /** Why the file could not be used last; undefined while it is in use. */
@@ -170,10 +163,7 @@ export class SharedAuthCache implements OutageCache {
     this.staleMs = Math.max(options.ttlMs, options.staleTtlMs);
     this.maxEntries = options.maxEntries;
     this.clock = options.clock;
-    this.ownKey = crypto.subtle.generateKey({ name: "HMAC", hash: "SHA-256" }, false, [
-      "sign",
-      "verify",
-    ]);
+    this.known = new KnownPasswords(options.maxEntries, sameVerifier);
   }
 
   /** Whether the file is in use. */
@@ -264,7 +254,7 @@ export class SharedAuthCache implements OutageCache {
     const result = semantics.judge(at, now, window);
     if (!result.hit) return MISS;
     if (hasPassword(op)) {
-      const known = await this.knows(id, user, server, password!, verifier!);
+      const known = await this.known.knows(toKey(id), user, server, password!, verifier!);
       if (known === "no") return MISS;
       if (known === "unknown") {
         // A fresh answer never pays the KDF: ask the API, whose "yes" teaches this process.
@@ -279,7 +269,7 @@ export class SharedAuthCache implements OutageCache {
           input.fill(0);
           return MISS;
         }
-        await this.learn(id, input, verifier!);
+        await this.known.learn(toKey(id), input, verifier!);
         input.fill(0);
         // Forgotten, or given a new password, by some process while the KDF ran?
         if (this.store !== store) return MISS;
@@ -328,12 +318,12 @@ export class SharedAuthCache implements OutageCache {
     const row = this.getRow(store, id);
     const stored = row?.verifier;
     if (stored !== undefined) {
-      const known = await this.knows(id, user, server, password, stored);
+      const known = await this.known.knows(toKey(id), user, server, password, stored);
       let same = known === "yes";
       if (known === "unknown") {
         const input = encodeInput(user, server, password);
         same = await matchesVerifier(input, stored);
-        if (same && this.store === store) await this.learn(id, input, stored);
+        if (same && this.store === store) await this.known.learn(toKey(id), input, stored);
         input.fill(0);
       }
       // The same password again: new times for the verifier already there, no new KDF.
@@ -346,7 +336,7 @@ export class SharedAuthCache implements OutageCache {
       return;
     }
     if ((this.write((sql) => sql.password.run(id, now, verifier, since)) ?? 0) > 0) {
-      await this.learn(id, input, verifier);
+      await this.known.learn(toKey(id), input, verifier);
       this.evict();
     }
     input.fill(0);
@@ -363,7 +353,7 @@ export class SharedAuthCache implements OutageCache {
     let cause = this.problem ?? "it could not be opened";
     if (store !== undefined) {
       const id = await this.id(store, user, server);
-      this.known.delete(toKey(id));
+      this.known.forget(toKey(id));
       try {
         this.forgetIn(store, id, options.hold === true);
         return true;
@@ -434,44 +424,6 @@ export class SharedAuthCache implements OutageCache {
   private async id(store: Store, user: string, server: string): Promise<Uint8Array> {
     const data = encodeInput(user, server);
     return new Uint8Array(await crypto.subtle.sign("HMAC", store.key, data));
-  }
-
-  /**
-   * Whether this process already verified `password` against `verifier`:
-   * `"yes"`, `"no"` (it verified another password against this very
-   * verifier), or `"unknown"`. Costs one HMAC, never the KDF.
-   */
-  private async knows(
-    id: Uint8Array,
-    user: string,
-    server: string,
-    password: string,
-    verifier: Uint8Array,
-  ): Promise<"yes" | "no" | "unknown"> {
-    const slot = toKey(id);
-    const known = this.known.get(slot);
-    if (known === undefined || !sameVerifier(known.verifier, verifier)) return "unknown";
-    const data = encodeInput(user, server, password);
-    const same = await crypto.subtle.verify("HMAC", await this.ownKey, known.mac, data);
-    data.fill(0);
-    if (!same) return "no";
-    this.known.delete(slot);
-    this.known.set(slot, known);
-    return "yes";
-  }
-
-  /** Notes that the password in `input` matches `verifier`. */
-  private async learn(id: Uint8Array, input: Uint8Array, verifier: Uint8Array): Promise<void> {
-    const slot = toKey(id);
-    const mac = new Uint8Array(
-      await crypto.subtle.sign("HMAC", await this.ownKey, input as Uint8Array<ArrayBuffer>),
-    );
-    this.known.delete(slot);
-    this.known.set(slot, { verifier, mac });
-    for (const oldest of this.known.keys()) {
-      if (this.known.size <= this.maxEntries) break;
-      this.known.delete(oldest);
-    }
   }
 
   private getRow(store: Store, id: Uint8Array):
