@@ -151,7 +151,7 @@ export function houseListing(markdown: string): string[] {
   for (const line of fence.split("\n")) {
     const header = /^(lib\/[a-z_]+\/)(?:\s|$)/.exec(line);
     if (header) folder = header[1]!;
-    const entry = /^  (\S+(?:, \S+)*)(?:\s{2,}\S|$)/.exec(line);
+    const entry = /^ {2}(\S+(?:, \S+)*)(?:\s{2,}\S|$)/.exec(line);
     if (entry) { for (const name of entry[1]!.split(", ")) named.push(folder + name); }
   }
   return named;

@@ -180,7 +180,7 @@ async function buildRoute(
     headers,
   };
   if (credentials.hmacSecret === undefined) return route;
-  return signedRoute(route, credentials.hmacSecret, config, clock, found.warnings);
+  return await signedRoute(route, credentials.hmacSecret, config, clock, found.warnings);
 }
 
 /** `route` signing each request with `secret`, by `--signature-scheme` (v1 warned about). */
