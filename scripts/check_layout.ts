@@ -6,7 +6,9 @@
  * 1. each folder imports only the folders its row in {@linkcode MAY_IMPORT} names;
  * 2. nothing imports `lib/modes/` but `main.ts` and `modes/` itself;
  * 3. only `lib/runtime/` names a runtime (`Deno.*`, `Bun.*`, `bun:`, `node:sqlite`);
- * 4. no import cycles between files.
+ * 4. no import cycles between files;
+ * 5. no function in lib/ longer than {@linkcode MAX_FUNCTION_LINES} lines (`scripts/function_spans.ts`);
+ * 6. docs/development.md's "The house" names every file of lib/ once, and no other.
  *
  * Prints one line per broken rule and exits 1 if any; else one line saying what it checked.
  *
@@ -18,6 +20,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { longFunctions } from "./function_spans.ts";
 
 /** Which folders of `lib/` each folder may import from (its own is always allowed). */
 export const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
@@ -32,6 +35,9 @@ export const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   doctor: ["core", "runtime", "log", "wire", "api", "cache", "auth", "cli"],
   modes: ["core", "runtime", "log", "wire", "api", "cache", "auth", "cli", "doctor"],
 };
+
+/** The most lines a function of lib/ may span, its head and closing brace included. */
+export const MAX_FUNCTION_LINES = 60;
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
@@ -125,14 +131,65 @@ function runtimeLeaks(files: readonly string[]): string[] {
   return leaks;
 }
 
+/** Rule 5: every function of `files` longer than {@linkcode MAX_FUNCTION_LINES} lines. */
+function tallFunctions(files: readonly string[]): string[] {
+  return files.flatMap((file) =>
+    longFunctions(file, readFileSync(join(ROOT, file), "utf8"), MAX_FUNCTION_LINES)
+  );
+}
+
+/**
+ * The files of lib/ that the listing in the section "The house" of `markdown` (its first
+ * `text` fence) names, in its order. A folder line starts at the margin (`lib/api/  …`); a file
+ * line is indented two spaces, then one or more names joined by `, ` (relative to the folder), then
+ * two or more spaces and its job; a line indented further continues the one before.
+ */
+export function houseListing(markdown: string): string[] {
+  const section = markdown.split(/^## /m).find((s) => s.startsWith("The house\n")) ?? "";
+  const fence = /^```text\n([\s\S]*?)^```/m.exec(section)?.[1] ?? "";
+  const named: string[] = [];
+  let folder = "";
+  for (const line of fence.split("\n")) {
+    const header = /^(lib\/[a-z_]+\/)(?:\s|$)/.exec(line);
+    if (header) folder = header[1]!;
+    const entry = /^ {2}(\S+(?:, \S+)*)(?:\s{2,}\S|$)/.exec(line);
+    if (entry) { for (const name of entry[1]!.split(", ")) named.push(folder + name); }
+  }
+  return named;
+}
+
+/** Rule 6: what the listing misses, names twice, or names but does not exist. */
+export function listingProblems(named: readonly string[], files: readonly string[]): string[] {
+  const where = "docs/development.md, The house";
+  const problems: string[] = [];
+  const seen = new Set<string>();
+  for (const name of named) {
+    if (seen.has(name)) problems.push(`${where}: ${name} is listed twice`);
+    seen.add(name);
+    if (!files.includes(name)) problems.push(`${where}: ${name} is listed but does not exist`);
+  }
+  for (const file of files) {
+    if (!seen.has(file)) problems.push(`${where}: ${file} is missing from the listing`);
+  }
+  return problems;
+}
+
 if (import.meta.main) {
   const edges = graph();
   const problems = [
     ...[...edges].flatMap(([from, tos]) => tos.map((to) => edgeProblem(from, to))),
     ...cycles(edges).map((cycle) => `import cycle: ${cycle}`),
     ...runtimeLeaks(tsFiles("lib")),
+    ...tallFunctions(tsFiles("lib")),
+    ...listingProblems(
+      houseListing(readFileSync(join(ROOT, "docs/development.md"), "utf8")),
+      tsFiles("lib"),
+    ),
   ].filter((p): p is string => p !== undefined);
   for (const problem of problems) console.error(problem);
   if (problems.length > 0) process.exit(1);
-  console.log(`layout: ${edges.size} files, folder rules, no cycles, runtime only in lib/runtime/`);
+  console.log(
+    `layout: ${edges.size} files, folder rules, no cycles, runtime only in lib/runtime/, ` +
+      `no function over ${MAX_FUNCTION_LINES} lines, every file in docs/development.md`,
+  );
 }

@@ -82,13 +82,8 @@ async function readAnswer(
     if (declared !== null && response.headers.has("transfer-encoding")) {
       await response.body?.cancel().catch(() => {});
       controller.abort(new DOMException("malformed answer", "AbortError"));
-      return {
-        kind: "error",
-        failure: status >= 200 && status <= 299 ? "contract" : "status",
-        cause: `HTTP ${status}, malformed answer: both Content-Length and Transfer-Encoding`,
-        status,
-        attempts,
-      };
+      const cause = `HTTP ${status}, malformed answer: both Content-Length and Transfer-Encoding`;
+      return refusedAnswer(status, cause, attempts);
     }
     // A declared length past the limit is refused unread. A plain one within it, with no
     // transfer or content coding, bounds the body by HTTP's own framing: read whole, here (no
@@ -104,13 +99,11 @@ async function readAnswer(
       : await readCapped(response, ANSWER_LIMIT, signal);
     if (read === undefined) {
       controller.abort(new DOMException("answer too large", "AbortError"));
-      return {
-        kind: "error",
-        failure: status >= 200 && status <= 299 ? "contract" : "status",
-        cause: `HTTP ${status}, answer larger than ${ANSWER_LIMIT} bytes`,
+      return refusedAnswer(
         status,
+        `HTTP ${status}, answer larger than ${ANSWER_LIMIT} bytes`,
         attempts,
-      };
+      );
     }
     return read;
   } catch (error) {
@@ -125,6 +118,20 @@ async function readAnswer(
       attempts,
     };
   }
+}
+
+/**
+ * An answer refused unread (malformed framing, too large): a contract failure for a 2xx status,
+ * else a status failure. Built only on those paths.
+ */
+function refusedAnswer(status: number, cause: string, attempts: number): Outcome {
+  return {
+    kind: "error",
+    failure: status >= 200 && status <= 299 ? "contract" : "status",
+    cause,
+    status,
+    attempts,
+  };
 }
 
 /** The contract's reading of a complete answer, as an outcome. */

@@ -78,13 +78,7 @@ export function readRouteCredentials(
     const warning = path === undefined ? undefined : modeWarning(files.fileMode, path, option);
     if (warning !== undefined) warnings.push(warning);
   };
-  const headers: [string, string][] = [];
-  for (const [key, path] of rc.headerFiles) {
-    const value = readCredentialLine(readFile, path, "--header-file", "header value");
-    checkMode(path, "--header-file");
-    headers.push([key, value]);
-    secrets.push(value);
-  }
+  const headers = readHeaderFiles(rc, readFile, checkMode, secrets);
   // A domain that names its own credentials gets none from the environment either.
   const own = rc.ownCredentials ? {} : env;
   const token = rc.tokenFile !== undefined
@@ -96,20 +90,8 @@ export function readRouteCredentials(
   checkMode(rc.tokenFile, "--token-file");
   checkMode(rc.basicAuthFile, "--basic-auth-file");
   checkMode(rc.hmacSecretFile, "--hmac-secret-file");
-  if (token !== undefined && basic !== undefined) {
-    throw new ConfigError(
-      `Route ${name}: both a Bearer token and Basic credentials are set; use one`,
-    );
-  }
+  const authorization = authorizationOf(name, token, basic);
   for (const secret of [token, basic]) if (secret) secrets.push(secret);
-  let authorization: string | undefined;
-  if (token !== undefined) authorization = `Bearer ${token}`;
-  if (basic !== undefined) {
-    if (!basic.includes(":")) {
-      throw new ConfigError(`Route ${name}: Basic credentials must be USER:PASSWORD`);
-    }
-    authorization = `Basic ${encodeBase64(basic)}`;
-  }
   const hmacSecret = rc.hmacSecretFile !== undefined
     ? readSecret(readFile, rc.hmacSecretFile, "--hmac-secret-file")
     : own.hmacSecret !== undefined
@@ -125,6 +107,47 @@ export function readRouteCredentials(
     secrets,
     warnings,
   };
+}
+
+/** The `--header-file` headers, in the order given; each value is added to `secrets`. */
+function readHeaderFiles(
+  rc: RouteConfig,
+  readFile: (path: string) => Uint8Array,
+  checkMode: (path: string, option: string) => void,
+  secrets: string[],
+): [string, string][] {
+  const headers: [string, string][] = [];
+  for (const [key, path] of rc.headerFiles) {
+    const value = readCredentialLine(readFile, path, "--header-file", "header value");
+    checkMode(path, "--header-file");
+    headers.push([key, value]);
+    secrets.push(value);
+  }
+  return headers;
+}
+
+/**
+ * The `Authorization` header of a Bearer token or Basic credentials (USER:PASSWORD), if any.
+ *
+ * @throws {ConfigError} when both are set, or the Basic credentials lack the `:`.
+ */
+function authorizationOf(
+  name: string,
+  token: string | undefined,
+  basic: string | undefined,
+): string | undefined {
+  if (token !== undefined && basic !== undefined) {
+    throw new ConfigError(
+      `Route ${name}: both a Bearer token and Basic credentials are set; use one`,
+    );
+  }
+  if (basic !== undefined) {
+    if (!basic.includes(":")) {
+      throw new ConfigError(`Route ${name}: Basic credentials must be USER:PASSWORD`);
+    }
+    return `Basic ${encodeBase64(basic)}`;
+  }
+  return token === undefined ? undefined : `Bearer ${token}`;
 }
 
 /** Reads a secret file's bytes, refusing an empty or blank one. */

@@ -12,7 +12,7 @@ import { type Contract, contractByName } from "./contracts.ts";
 import type { Operation } from "../core/operations.ts";
 import { createSigner } from "./signing.ts";
 import { VERSION } from "../core/version.ts";
-import { type FileMode, readRouteCredentials } from "./credentials.ts";
+import { type CredentialFiles, type FileMode, readRouteCredentials } from "./credentials.ts";
 
 /** A route made ready: everything but the per-request URL is computed once. */
 export interface Route {
@@ -123,53 +123,9 @@ export async function createRouter(
   fileMode: FileMode = () => undefined,
   clock: Clock = SYSTEM_CLOCK,
 ): Promise<Router> {
-  const secrets = new Set<string>();
-  const warnings = new Set<string>();
-  const secretHeaders = new Set<string>();
-  const build = async (name: string, rc: RouteConfig): Promise<Route> => {
-    const contract = contractByName(rc.contract);
-    const headers: Record<string, string> = { "User-Agent": `xmpp-extauth/${VERSION}` };
-    for (const [key, value] of rc.headers) {
-      headers[key] = value;
-      // An API key in a custom header is a secret like the token: masked in every log line.
-      if (isCredentialHeader(key) && value.trim() !== "") secrets.add(value.trim());
-    }
-    const credentials = readRouteCredentials(name, rc, config.envSecrets, { readFile, fileMode });
-    for (const [key, value] of credentials.headers) {
-      headers[key] = value;
-      secretHeaders.add(key.toLowerCase());
-    }
-    if (credentials.authorization !== undefined) headers.Authorization = credentials.authorization;
-    for (const secret of credentials.secrets) secrets.add(secret);
-    for (const warning of credentials.warnings) warnings.add(warning);
-    const route: Route = {
-      name,
-      urlTemplate: rc.url,
-      contract,
-      paths: { ...contract.endpoints, ...rc.endpoints },
-      headers,
-    };
-    if (credentials.hmacSecret === undefined) return route;
-    const signer = await createSigner(credentials.hmacSecret);
-    const now = () => Math.floor(clock.wall() / 1000);
-    if (config.signatureScheme === "v1") {
-      warnings.add(
-        "--signature-scheme v1 is deprecated: a captured request verifies again, and at " +
-          "another endpoint with the same body (isuser at removeuser), within the API's " +
-          "window; move the API to v2 (docs/signed-requests.md) and drop the option",
-      );
-      return {
-        ...route,
-        sign: async (_method, _url, body) => ({ ...await signer.sign(body, now()) }),
-      };
-    }
-    return {
-      ...route,
-      sign: async (method, url, body) => ({
-        ...await signer.signRequest({ method, url, body }, now()),
-      }),
-    };
-  };
+  const found: Found = { secrets: new Set(), warnings: new Set(), secretHeaders: new Set() };
+  const build = (name: string, rc: RouteConfig): Promise<Route> =>
+    buildRoute(name, rc, config, { readFile, fileMode }, clock, found);
   const fallback = config.route === undefined ? undefined : await build("*", config.route);
   const byDomain = new Map<string, Route>();
   for (const [domain, rc] of Object.entries(config.domains)) {
@@ -178,8 +134,80 @@ export async function createRouter(
   return {
     resolve: (server) => byDomain.get(server.toLowerCase()) ?? fallback,
     routes: [...(fallback ? [fallback] : []), ...byDomain.values()],
-    secrets: [...secrets],
-    warnings: [...warnings],
-    isSecretHeader: (name) => isCredentialHeader(name) || secretHeaders.has(name.toLowerCase()),
+    secrets: [...found.secrets],
+    warnings: [...found.warnings],
+    isSecretHeader: (name) =>
+      isCredentialHeader(name) || found.secretHeaders.has(name.toLowerCase()),
+  };
+}
+
+/** What building the routes collects across them: for masking, for warnings, header names. */
+interface Found {
+  readonly secrets: Set<string>;
+  readonly warnings: Set<string>;
+  readonly secretHeaders: Set<string>;
+}
+
+/** One route: its contract, endpoints and headers (credentials read), signing if it has a secret. */
+async function buildRoute(
+  name: string,
+  rc: RouteConfig,
+  config: RoutingConfig,
+  files: CredentialFiles,
+  clock: Clock,
+  found: Found,
+): Promise<Route> {
+  const contract = contractByName(rc.contract);
+  const headers: Record<string, string> = { "User-Agent": `xmpp-extauth/${VERSION}` };
+  for (const [key, value] of rc.headers) {
+    headers[key] = value;
+    // An API key in a custom header is a secret like the token: masked in every log line.
+    if (isCredentialHeader(key) && value.trim() !== "") found.secrets.add(value.trim());
+  }
+  const credentials = readRouteCredentials(name, rc, config.envSecrets, files);
+  for (const [key, value] of credentials.headers) {
+    headers[key] = value;
+    found.secretHeaders.add(key.toLowerCase());
+  }
+  if (credentials.authorization !== undefined) headers.Authorization = credentials.authorization;
+  for (const secret of credentials.secrets) found.secrets.add(secret);
+  for (const warning of credentials.warnings) found.warnings.add(warning);
+  const route: Route = {
+    name,
+    urlTemplate: rc.url,
+    contract,
+    paths: { ...contract.endpoints, ...rc.endpoints },
+    headers,
+  };
+  if (credentials.hmacSecret === undefined) return route;
+  return await signedRoute(route, credentials.hmacSecret, config, clock, found.warnings);
+}
+
+/** `route` signing each request with `secret`, by `--signature-scheme` (v1 warned about). */
+async function signedRoute(
+  route: Route,
+  secret: Uint8Array,
+  config: RoutingConfig,
+  clock: Clock,
+  warnings: Set<string>,
+): Promise<Route> {
+  const signer = await createSigner(secret);
+  const now = () => Math.floor(clock.wall() / 1000);
+  if (config.signatureScheme === "v1") {
+    warnings.add(
+      "--signature-scheme v1 is deprecated: a captured request verifies again, and at " +
+        "another endpoint with the same body (isuser at removeuser), within the API's " +
+        "window; move the API to v2 (docs/signed-requests.md) and drop the option",
+    );
+    return {
+      ...route,
+      sign: async (_method, _url, body) => ({ ...await signer.sign(body, now()) }),
+    };
+  }
+  return {
+    ...route,
+    sign: async (method, url, body) => ({
+      ...await signer.signRequest({ method, url, body }, now()),
+    }),
   };
 }

@@ -17,7 +17,7 @@ import type { ContractName } from "../api/contracts.ts";
 import type { RouteConfig, RoutingConfig } from "../api/route_config.ts";
 import { formatDuration } from "./duration.ts";
 import { modeOf } from "./early_args.ts";
-import { parseFlags } from "./flags.ts";
+import { type Flags, parseFlags } from "./flags.ts";
 import type { LogLevel } from "../log/logger.ts";
 import { isOperation, type Operation, OPERATION_LIST } from "../core/operations.ts";
 import { isCredentialHeader } from "../api/route_config.ts";
@@ -117,19 +117,30 @@ export function parseCommand(sources: ConfigSources): Command {
   const { flags, positionals } = parseFlags(sources.args);
   const mode = modeOf(flags, positionals);
   if (mode === "help" || mode === "version") return { kind: mode };
-  if (mode === "serve" && positionals.length > (positionals[0] === "serve" ? 1 : 0)) {
+  if (mode === "serve") refuseServeExtras(flags, positionals);
+  if (mode === "self-test") return { kind: "self-test" };
+
+  checkEnvironmentNames(sources.envNames());
+  const config = resolveConfig(sources, flags);
+  if (mode === "serve") return { kind: "serve", config };
+  return checkCommand(config, positionals);
+}
+
+/** Serving takes options only, and not `--self-test` (which belongs to `check`). */
+function refuseServeExtras(flags: Flags["flags"], positionals: readonly string[]): void {
+  if (positionals.length > (positionals[0] === "serve" ? 1 : 0)) {
     fail(
       `Unexpected argument "${positionals[0] === "serve" ? positionals[1] : positionals[0]}": ` +
         "serve takes options only (see --help)",
     );
   }
-  if (mode === "serve" && flags["self-test"]) {
+  if (flags["self-test"]) {
     fail("--self-test belongs to the check command: xmpp-extauth check --self-test");
   }
-  if (mode === "self-test") return { kind: "self-test" };
+}
 
-  checkEnvironmentNames(sources.envNames());
-
+/** The {@linkcode Config} from the flags, the environment, the config file and the defaults. */
+function resolveConfig(sources: ConfigSources, flags: Flags["flags"]): Config {
   const configPath = (flags.config as string | undefined) ?? sources.env(envName("config"));
   const file = readConfigFile(configPath, sources.readFile);
   const options = createResolver({ flags, env: sources.env, file: file.value });
@@ -145,13 +156,9 @@ export function parseCommand(sources: ConfigSources): Command {
 
   const { route, domains, warnings } = resolveRoutes(options, file, contract);
 
-  const envSecrets: Record<string, string> = {};
-  for (const [variable, field] of SECRET_ENV) {
-    const text = sources.env(ENV_PREFIX + variable);
-    if (text !== undefined && text !== "") envSecrets[field] = text;
-  }
+  const envSecrets = readEnvSecrets(sources);
   const caFile = options.string("ca-file");
-  const config: Config = {
+  return {
     route,
     domains,
     protocol,
@@ -176,8 +183,20 @@ export function parseCommand(sources: ConfigSources): Command {
     envSecrets,
     warnings,
   };
+}
 
-  if (mode === "serve") return { kind: "serve", config };
+/** The secrets given in the environment (`SECRET_ENV`), the empty ones left out. */
+function readEnvSecrets(sources: ConfigSources): Record<string, string> {
+  const envSecrets: Record<string, string> = {};
+  for (const [variable, field] of SECRET_ENV) {
+    const text = sources.env(ENV_PREFIX + variable);
+    if (text !== undefined && text !== "") envSecrets[field] = text;
+  }
+  return envSecrets;
+}
+
+/** `check OP USER SERVER`: the operation and its arguments, checked. */
+function checkCommand(config: Config, positionals: readonly string[]): Command {
   const [, op, user, server, ...rest] = positionals;
   if (op === undefined || user === undefined || server === undefined || rest.length > 0) {
     fail("Usage: xmpp-extauth check OP USER SERVER [options] (the password is read from stdin)");

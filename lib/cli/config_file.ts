@@ -258,70 +258,91 @@ function fromFile(label: string, where: string, spec: OptionSpec, value: unknown
  * ```
  */
 export function jsonErrorPosition(text: string): { line: number; column: number } | undefined {
-  let i = 0;
-  const stop = (): never => {
-    throw new SyntaxError("stop");
-  };
-  const space = () => {
-    while (i < text.length && " \t\n\r".includes(text[i]!)) i++;
-  };
-  const expect = (c: string) => (text[i] === c ? i++ : stop());
-  const string = () => {
-    expect('"');
-    for (;;) {
-      const c = text[i];
-      if (c === undefined || c < " ") stop();
-      if (c === '"') return void i++;
-      if (c === "\\") {
-        const e = text[i + 1];
-        if (e === "u") {
-          if (!/^[0-9a-fA-F]{4}$/.test(text.slice(i + 2, i + 6))) stop();
-          i += 6;
-        } else if (e !== undefined && '"\\/bfnrt'.includes(e)) i += 2;
-        else stop();
-      } else i++;
-    }
-  };
-  const number = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
-  const value = (): void => {
-    space();
-    const c = text[i];
-    if (c === "{" || c === "[") {
-      const close = c === "{" ? "}" : "]";
-      i++;
-      space();
-      if (text[i] === close) return void i++;
-      for (;;) {
-        if (c === "{") {
-          space();
-          string();
-          space();
-          expect(":");
-        }
-        value();
-        space();
-        if (text[i] === ",") i++;
-        else return void expect(close);
-      }
-    }
-    if (c === '"') return string();
-    for (const word of ["true", "false", "null"]) {
-      if (text.startsWith(word, i)) return void (i += word.length);
-    }
-    number.lastIndex = i;
-    if (number.test(text)) return void (i = number.lastIndex);
-    stop();
-  };
+  const at: JsonCursor = { text, i: 0 };
   try {
-    value();
-    space();
-    if (i < text.length) stop();
+    jsonValue(at);
+    jsonSpace(at);
+    if (at.i < text.length) jsonStop();
     return undefined;
   } catch (error) {
     if (!(error instanceof SyntaxError)) return undefined; // nested too deep to follow
-    const before = text.slice(0, i).split("\n");
+    const before = text.slice(0, at.i).split("\n");
     return { line: before.length, column: before.at(-1)!.length + 1 };
   }
+}
+
+/** {@linkcode jsonErrorPosition}'s place in the text it checks. */
+interface JsonCursor {
+  readonly text: string;
+  i: number;
+}
+
+/** A JSON number, matched at `lastIndex`. */
+const JSON_NUMBER = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
+
+/** The syntax check stops where the cursor is: the text is not JSON there. */
+function jsonStop(): never {
+  throw new SyntaxError("stop");
+}
+
+function jsonSpace(at: JsonCursor): void {
+  while (at.i < at.text.length && " \t\n\r".includes(at.text[at.i]!)) at.i++;
+}
+
+function jsonExpect(at: JsonCursor, c: string): void {
+  if (at.text[at.i] === c) at.i++;
+  else jsonStop();
+}
+
+function jsonString(at: JsonCursor): void {
+  const { text } = at;
+  jsonExpect(at, '"');
+  for (;;) {
+    const c = text[at.i];
+    if (c === undefined || c < " ") jsonStop();
+    if (c === '"') return void at.i++;
+    if (c === "\\") {
+      const e = text[at.i + 1];
+      if (e === "u") {
+        if (!/^[0-9a-fA-F]{4}$/.test(text.slice(at.i + 2, at.i + 6))) jsonStop();
+        at.i += 6;
+      } else if (e !== undefined && '"\\/bfnrt'.includes(e)) at.i += 2;
+      else jsonStop();
+    } else at.i++;
+  }
+}
+
+/** An object or array whose opening `c` the cursor is on. */
+function jsonContainer(at: JsonCursor, c: "{" | "["): void {
+  const close = c === "{" ? "}" : "]";
+  at.i++;
+  jsonSpace(at);
+  if (at.text[at.i] === close) return void at.i++;
+  for (;;) {
+    if (c === "{") {
+      jsonSpace(at);
+      jsonString(at);
+      jsonSpace(at);
+      jsonExpect(at, ":");
+    }
+    jsonValue(at);
+    jsonSpace(at);
+    if (at.text[at.i] === ",") at.i++;
+    else return jsonExpect(at, close);
+  }
+}
+
+function jsonValue(at: JsonCursor): void {
+  jsonSpace(at);
+  const c = at.text[at.i];
+  if (c === "{" || c === "[") return jsonContainer(at, c);
+  if (c === '"') return jsonString(at);
+  for (const word of ["true", "false", "null"]) {
+    if (at.text.startsWith(word, at.i)) return void (at.i += word.length);
+  }
+  JSON_NUMBER.lastIndex = at.i;
+  if (JSON_NUMBER.test(at.text)) return void (at.i = JSON_NUMBER.lastIndex);
+  jsonStop();
 }
 
 function checkFileKeys(

@@ -7,15 +7,16 @@
  */
 
 import { askApi } from "../api/backend.ts";
-import type { FailureKind } from "../api/failures.ts";
+import type { FailureKind, Outcome } from "../api/failures.ts";
 import type { Config } from "../cli/config.ts";
-import { SYSTEM_CLOCK } from "../core/clock.ts";
+import { type Clock, SYSTEM_CLOCK } from "../core/clock.ts";
 import { createFetchers, fetchFor } from "../api/fetchers.ts";
 import { messageFormatter } from "../log/logger.ts";
 import { MASKED } from "../log/mask.ts";
 import { sanitize } from "../log/sanitize.ts";
 import { hasPassword, type Operation, OPERATION_TABLE } from "../core/operations.ts";
-import { createRouter, targetFor } from "../api/router.ts";
+import type { AuthRequest } from "../core/request.ts";
+import { createRouter, type Router, type Target, targetFor } from "../api/router.ts";
 import type { Runtime } from "../runtime/mod.ts";
 
 /** Exit codes of `check`: 0 true, 1 false, 2 error, 130 cancelled at the prompt. */
@@ -142,6 +143,30 @@ export async function runCheck(
     print(`error: no route for domain ${JSON.stringify(check.server)} (see "domains" in --config)`);
     return CHECK_ERROR;
   }
+  const request = await checkRequest(check, runtime);
+  if (request === undefined) return CHECK_CANCELLED;
+  const target = targetFor(route, check.op, check.server);
+  for (const line of describeRequest(target, request, router, config)) print(line);
+  const { outcome, ms } = await askOnce(
+    fetchFor(fetchers, check.op),
+    target,
+    request,
+    config,
+    clock,
+  );
+  const report = describeOutcome(check.op, outcome, ms, target.url);
+  for (const line of report.lines) print(line);
+  return report.code;
+}
+
+/**
+ * The request `check` asks: the operation's password read from the terminal or stdin when it has
+ * one. Undefined when the prompt was cancelled (Ctrl-C or Ctrl-D), which is said on stderr.
+ */
+async function checkRequest(
+  check: CheckRequest,
+  runtime: Runtime,
+): Promise<AuthRequest | undefined> {
   let password: string | undefined;
   try {
     password = hasPassword(check.op) ? await readPassword(runtime) : undefined;
@@ -149,33 +174,59 @@ export async function runCheck(
     // Ctrl-C or Ctrl-D at the prompt: a normal way out, not an internal error.
     if ((error as Error)?.name !== "AbortError") throw error;
     runtime.writeStderr("xmpp-extauth: cancelled\n");
-    return CHECK_CANCELLED;
+    return undefined;
   }
-  const request = password === undefined
+  return password === undefined
     ? { op: check.op, user: check.user, server: check.server }
     : { op: check.op, user: check.user, server: check.server, password };
-  const target = targetFor(route, check.op, check.server);
-  print(`POST ${target.url}`);
+}
+
+/**
+ * The request as it will be sent, one line each: method and URL, every header (credentials and
+ * secret headers masked), the signature's headers, the content type and the body (password
+ * masked). Unformatted: the caller masks and escapes each line as a log message.
+ */
+export function describeRequest(
+  target: Target,
+  request: AuthRequest,
+  router: Pick<Router, "isSecretHeader">,
+  config: Pick<Config, "signatureScheme">,
+): string[] {
+  const lines = [`POST ${target.url}`];
   for (const name of Object.keys(target.headers)) {
     const value = /^authorization$/i.test(name)
       ? `${target.headers[name]!.split(" ")[0]} ${MASKED}`
       : router.isSecretHeader(name)
       ? MASKED
       : target.headers[name];
-    print(`${name}: ${value}`);
+    lines.push(`${name}: ${value}`);
   }
   if (target.sign) {
-    print(
+    lines.push(
       config.signatureScheme === "v1"
         ? "X-Extauth-Timestamp, X-Extauth-Signature: (signed, v1, deprecated)"
         : "X-Extauth-Signature: (signed, v2)",
     );
   }
-  print(`Content-Type: ${target.contract.contentType}`);
-  print(`body: ${target.contract.maskedBody(request)}`);
+  lines.push(`Content-Type: ${target.contract.contentType}`);
+  lines.push(`body: ${target.contract.maskedBody(request)}`);
+  return lines;
+}
+
+/**
+ * Asks the API one request with the configured timeout, deadline and retries, and times it: the
+ * outcome and the milliseconds taken, to one decimal.
+ */
+export async function askOnce(
+  fetchFn: typeof fetch,
+  target: Target,
+  request: AuthRequest,
+  config: Pick<Config, "timeoutMs" | "deadlineMs" | "retries">,
+  clock: Clock,
+): Promise<{ readonly outcome: Outcome; readonly ms: string }> {
   const started = clock.now();
   const outcome = await askApi(
-    fetchFor(fetchers, check.op),
+    fetchFn,
     target,
     {
       timeoutMs: config.timeoutMs,
@@ -185,18 +236,32 @@ export async function runCheck(
     request,
     clock,
   );
-  const ms = (clock.now() - started).toFixed(1);
+  return { outcome, ms: (clock.now() - started).toFixed(1) };
+}
+
+/**
+ * What `check` says about an outcome, one line each (status and time, the answer, or the failure
+ * and a hint), and its exit code. Unformatted, as {@linkcode describeRequest}'s.
+ */
+export function describeOutcome(
+  op: Operation,
+  outcome: Outcome,
+  ms: string,
+  url: string,
+): { readonly lines: string[]; readonly code: number } {
   if (outcome.kind === "answer") {
-    print(`HTTP ${outcome.status} in ${ms} ms`);
-    const refused = check.op === "setpass" && !outcome.value
-      ? OPERATION_TABLE.setpass.falseMeans
-      : "";
+    const refused = op === "setpass" && !outcome.value ? OPERATION_TABLE.setpass.falseMeans : "";
     const detail = [refused, outcome.message ?? ""].filter((d) => d !== "").join(": ");
-    print(`answer: ${outcome.value}${detail ? ` (${detail})` : ""}`);
-    return outcome.value ? CHECK_TRUE : CHECK_FALSE;
+    return {
+      lines: [
+        `HTTP ${outcome.status} in ${ms} ms`,
+        `answer: ${outcome.value}${detail ? ` (${detail})` : ""}`,
+      ],
+      code: outcome.value ? CHECK_TRUE : CHECK_FALSE,
+    };
   }
-  if (outcome.status !== undefined) print(`HTTP ${outcome.status} in ${ms} ms`);
-  print(`error (${outcome.failure}) after ${ms} ms: ${outcome.cause}`);
-  print(`hint: ${hintFor(outcome.failure, outcome.status, outcome.cause, target.url)}`);
-  return CHECK_ERROR;
+  const lines = outcome.status === undefined ? [] : [`HTTP ${outcome.status} in ${ms} ms`];
+  lines.push(`error (${outcome.failure}) after ${ms} ms: ${outcome.cause}`);
+  lines.push(`hint: ${hintFor(outcome.failure, outcome.status, outcome.cause, url)}`);
+  return { lines, code: CHECK_ERROR };
 }

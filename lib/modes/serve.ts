@@ -61,44 +61,9 @@ export function createLogging(
     ? fallbackFor(config.protocol, runtime)
     : undefined;
   const logFile = config.logFile ?? fallback;
-  let file: AppendFile | undefined;
   if (logFile !== undefined) {
-    try {
-      // Never through a link someone else could plant, never stdout; root's new fallback file
-      // goes to the folder's owner, so that ejabberd's own copies can open it too.
-      file = runtime.openAppend(logFile, { fallback: fallback !== undefined });
-    } catch (error) {
-      // The fallback is a best effort: without it, stderr (nowhere) is all there is.
-      if (fallback === undefined) throw logFileError(logFile, error);
-    }
-  }
-  if (file !== undefined) {
-    const out = file;
-    const logger = createLogger({
-      level: config.logLevel,
-      sink: (line) => out.write(line),
-      secrets,
-      tag: `xmpp-extauth[${runtime.pid}]`,
-    });
-    if (fallback !== undefined) {
-      logger.warn(
-        `stderr goes nowhere (/dev/null or closed) and no --log-file was given: logging to ` +
-          `${fallback}; choose the file with --log-file`,
-      );
-    }
-    return {
-      logger,
-      reopen: () => {
-        try {
-          out.reopen();
-        } catch (error) {
-          logger.error(
-            `cannot reopen ${logFile}: ${(error as Error).message}; still logging to the file ` +
-              "opened before",
-          );
-        }
-      },
-    };
+    const file = openLogFile(logFile, fallback, runtime);
+    if (file !== undefined) return fileLogging(config, runtime, secrets, file, logFile, fallback);
   }
   const level = config.protocol === "prosody" ? "silent" : config.logLevel;
   return {
@@ -109,6 +74,63 @@ export function createLogging(
       tag: `xmpp-extauth[${runtime.pid}]`,
     }),
     reopen: () => {},
+  };
+}
+
+/**
+ * Opens the log file; undefined when the fallback file cannot be opened.
+ *
+ * @throws {ConfigError} when a `--log-file` the admin named cannot be opened.
+ */
+function openLogFile(
+  logFile: string,
+  fallback: string | undefined,
+  runtime: Runtime,
+): AppendFile | undefined {
+  try {
+    // Never through a link someone else could plant, never stdout; root's new fallback file
+    // goes to the folder's owner, so that ejabberd's own copies can open it too.
+    return runtime.openAppend(logFile, { fallback: fallback !== undefined });
+  } catch (error) {
+    // The fallback is a best effort: without it, stderr (nowhere) is all there is.
+    if (fallback === undefined) throw logFileError(logFile, error);
+    return undefined;
+  }
+}
+
+/** Logging to an open file, reopened on SIGHUP; a fallback file says so in its first line. */
+function fileLogging(
+  config: Config,
+  runtime: Runtime,
+  secrets: readonly string[],
+  out: AppendFile,
+  logFile: string,
+  fallback: string | undefined,
+): Logging {
+  const logger = createLogger({
+    level: config.logLevel,
+    sink: (line) => out.write(line),
+    secrets,
+    tag: `xmpp-extauth[${runtime.pid}]`,
+  });
+  if (fallback !== undefined) {
+    logger.warn(
+      `stderr goes nowhere (/dev/null or closed) and no --log-file was given: logging to ` +
+        `${fallback}; choose the file with --log-file`,
+    );
+  }
+  return {
+    logger,
+    reopen: () => {
+      try {
+        out.reopen();
+      } catch (error) {
+        logger.error(
+          `cannot reopen ${logFile}: ${(error as Error).message}; still logging to the file ` +
+            "opened before",
+        );
+      }
+    },
   };
 }
 

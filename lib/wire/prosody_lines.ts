@@ -101,6 +101,43 @@ export async function* readLines(
   if (!Number.isSafeInteger(maxLength) || maxLength < 1) {
     throw new RangeError(`Cannot read lines: maxLength ${maxLength} is not a positive integer`);
   }
+  const { finish, carry, pending } = lineAssembler(maxLength);
+  const reader = input.getReader();
+  try {
+    while (true) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      let offset = 0;
+      while (offset < value.length) {
+        const newline = value.indexOf(NEWLINE, offset);
+        if (newline === -1) {
+          carry(value.subarray(offset));
+          break;
+        }
+        const incoming = finish(value.subarray(offset, newline));
+        offset = newline + 1;
+        if (incoming !== undefined) yield incoming;
+      }
+    }
+  } finally {
+    reader.releaseLock();
+  }
+  if (pending()) {
+    const incoming = finish(new Uint8Array(0));
+    if (incoming !== undefined) yield incoming;
+  }
+}
+
+/**
+ * The line being read, across chunks: `carry` keeps (or, past `maxLength`, only counts) a piece of
+ * an unfinished line, `finish` ends it with its final piece and says what to yield, `pending`
+ * whether an unfinished line is held. Made once per {@linkcode readLines}, not per line.
+ */
+function lineAssembler(maxLength: number): {
+  readonly finish: (tail: Uint8Array) => Incoming | undefined;
+  readonly carry: (piece: Uint8Array) => void;
+  readonly pending: () => boolean;
+} {
   // Pieces of an unfinished line carried over between chunks.
   let parts: Uint8Array[] = [];
   let partsLength = 0;
@@ -146,28 +183,5 @@ export async function* readLines(
     }
   };
 
-  const reader = input.getReader();
-  try {
-    while (true) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      let offset = 0;
-      while (offset < value.length) {
-        const newline = value.indexOf(NEWLINE, offset);
-        if (newline === -1) {
-          carry(value.subarray(offset));
-          break;
-        }
-        const incoming = finish(value.subarray(offset, newline));
-        offset = newline + 1;
-        if (incoming !== undefined) yield incoming;
-      }
-    }
-  } finally {
-    reader.releaseLock();
-  }
-  if (partsLength > 0) {
-    const incoming = finish(new Uint8Array(0));
-    if (incoming !== undefined) yield incoming;
-  }
+  return { finish, carry, pending: () => partsLength > 0 };
 }
