@@ -268,57 +268,67 @@ export class RedisAuthCache implements OutageCache {
         CONNECT_TIMEOUT_MS,
         (late) => late.close(),
       );
-      const c = conn;
-      const fresh = crypto.getRandomValues(new Uint8Array(8 + 32));
-      await this.deadline(
-        c.send("SET", [this.keys("k"), hex(fresh), "NX"]),
-        CONNECT_TIMEOUT_MS,
-      );
-      fresh.fill(0);
-      const value = await this.deadline(c.send("GET", [this.keys("k")]), CONNECT_TIMEOUT_MS);
-      if (typeof value !== "string" || !/^[0-9a-f]+$/.test(value)) {
-        throw new Error(`${this.keys("k")} is not a key this program made`);
-      }
-      if (value.length !== EPOCH_HEX + KEY_HEX) {
-        throw new Error(`${this.keys("k")} is not a key this program made`);
-      }
-      const epoch = value.slice(0, EPOCH_HEX);
-      const raw = unhex(value.slice(EPOCH_HEX));
-      const key = await crypto.subtle.importKey(
-        "raw",
-        raw,
-        { name: "HMAC", hash: "SHA-256" },
-        false,
-        ["sign"],
-      );
-      raw.fill(0);
-      const live: Live = { conn: c, epoch, key };
-      if (this.epoch !== epoch) {
+      const live: Live = { conn, ...await this.readKey(conn) };
+      if (this.epoch !== live.epoch) {
         // Redis lost what it held (or is another one): what this process knew is void.
         this.known.clear();
         this.pending.clear();
-        this.epoch = epoch;
+        this.epoch = live.epoch;
       }
-      for (const [id, hold] of [...this.pending]) {
-        if (await this.forgetIn(live, id, hold, CONNECT_TIMEOUT_MS) === "again") {
-          throw new Error("Redis lost its data while this process connected");
-        }
-        this.pending.delete(id);
-      }
+      await this.recordPending(live);
       conn.onClose(() => this.failed(live, "the connection closed"));
-      this.live = live;
-      this.backoffMs = MIN_BACKOFF_MS;
-      if (this.problem !== undefined && this.warnedDown) {
-        this.options.logger.warn(`${this.where} is reachable again: the outage cache is back`);
-      }
-      this.problem = undefined;
-      this.warnedDown = false;
+      this.up(live);
       return live;
     } catch (error) {
       conn?.close();
       this.down(this.reason(error));
       return undefined;
     }
+  }
+
+  /** The epoch and the key of user ids, made by the first copy to connect (SET NX). */
+  private async readKey(c: RedisConnection): Promise<Omit<Live, "conn">> {
+    const fresh = crypto.getRandomValues(new Uint8Array(8 + 32));
+    await this.deadline(c.send("SET", [this.keys("k"), hex(fresh), "NX"]), CONNECT_TIMEOUT_MS);
+    fresh.fill(0);
+    const value = await this.deadline(c.send("GET", [this.keys("k")]), CONNECT_TIMEOUT_MS);
+    if (
+      typeof value !== "string" || !/^[0-9a-f]+$/.test(value) ||
+      value.length !== EPOCH_HEX + KEY_HEX
+    ) {
+      throw new Error(`${this.keys("k")} is not a key this program made`);
+    }
+    const raw = unhex(value.slice(EPOCH_HEX));
+    const key = await crypto.subtle.importKey(
+      "raw",
+      raw,
+      { name: "HMAC", hash: "SHA-256" },
+      false,
+      ["sign"],
+    );
+    raw.fill(0);
+    return { epoch: value.slice(0, EPOCH_HEX), key };
+  }
+
+  /** Records the forgets that could not be recorded while Redis was away. */
+  private async recordPending(live: Live): Promise<void> {
+    for (const [id, hold] of [...this.pending]) {
+      if (await this.forgetIn(live, id, hold, CONNECT_TIMEOUT_MS) === "again") {
+        throw new Error("Redis lost its data while this process connected");
+      }
+      this.pending.delete(id);
+    }
+  }
+
+  /** Notes that Redis is in use again (one line when it had been reported down). */
+  private up(live: Live): void {
+    this.live = live;
+    this.backoffMs = MIN_BACKOFF_MS;
+    if (this.problem !== undefined && this.warnedDown) {
+      this.options.logger.warn(`${this.where} is reachable again: the outage cache is back`);
+    }
+    this.problem = undefined;
+    this.warnedDown = false;
   }
 
   /** Notes that Redis cannot be used: one warning per change of state; the next try later. */
@@ -512,6 +522,20 @@ export class RedisAuthCache implements OutageCache {
   }
 
   /**
+   * The forget counter a remember is checked against: the login's mark, while it is of this
+   * connection and young enough; without one (tests, benchmarks), now. Undefined: do not write.
+   */
+  private async sinceOf(live: Live, mark: CacheMark | undefined): Promise<number | undefined> {
+    if (mark === undefined) {
+      const fresh = await this.mark();
+      return fresh.cache === live ? fresh.seq : undefined;
+    }
+    if (mark.cache !== live) return undefined;
+    const at = (mark as RedisMark).at;
+    return at === undefined || this.clock.now() - at > MARK_MAX_AGE_MS ? undefined : mark.seq;
+  }
+
+  /**
    * See {@linkcode AuthCache.remember}. With a `mark` from {@linkcode mark}, writes only if no
    * copy forgot the user since (checked in the script); without one (tests, benchmarks), if
    * none forgot it since now.
@@ -525,17 +549,8 @@ export class RedisAuthCache implements OutageCache {
   ): Promise<void> {
     const live = this.live;
     if (live === undefined) return;
-    let since: number;
-    if (mark !== undefined) {
-      if (mark.cache !== live) return;
-      const at = (mark as RedisMark).at;
-      if (at === undefined || this.clock.now() - at > MARK_MAX_AGE_MS) return;
-      since = mark.seq;
-    } else {
-      const fresh = await this.mark();
-      if (fresh.cache !== live) return;
-      since = fresh.seq;
-    }
+    const since = await this.sinceOf(live, mark);
+    if (since === undefined) return;
     const id = await this.id(live, user, server);
     const write = async (mode: "e" | "p" | "r", verifier = ""): Promise<boolean> => {
       if (this.live !== live) return false;
