@@ -27,9 +27,10 @@ export const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   wire: ["core", "runtime", "log"],
   api: ["core", "runtime", "log"],
   cache: ["core", "runtime", "log"],
-  auth: ["core", "runtime", "log", "wire", "api", "cache"],
+  metrics: ["core", "runtime", "log"],
+  auth: ["core", "runtime", "log", "wire", "api", "cache", "metrics"],
   cli: ["core", "runtime", "log", "wire", "api", "cache", "auth"],
-  modes: ["core", "runtime", "log", "wire", "api", "cache", "auth", "cli"],
+  modes: ["core", "runtime", "log", "wire", "api", "cache", "auth", "cli", "metrics"],
 };
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));

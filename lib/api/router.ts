@@ -1,7 +1,9 @@
 /**
  * Routing: which API, contract and credentials serve a request's domain.
- * Credentials are read from their files once, at start-up; a missing or
- * empty file stops the program before it reads stdin.
+ * Credentials are read from their files at start-up (a missing or empty file
+ * stops the program before it reads stdin), and again when a file changes
+ * ({@linkcode RotatingRouter.reload}, docs/rotation.md): a route keeps its
+ * identity and gets the new headers and signer.
  *
  * @module
  */
@@ -57,6 +59,32 @@ export interface Router {
 
 /** A file's permission bits, or undefined where there are none (Windows) or it cannot be read. */
 export type FileMode = (path: string) => number | undefined;
+
+/** What {@linkcode RotatingRouter.reload} needs. */
+export interface ReloadOptions {
+  /** What identifies a file's content (`Runtime.fileStamp`). */
+  readonly stamp: (path: string) => string | undefined;
+  readonly readFile: (path: string) => Uint8Array;
+  readonly fileMode: FileMode;
+  /** Called with each new secret before anything else is done with it (the log's mask). */
+  readonly addSecret: (secret: string) => void;
+  readonly logger: { info(message: string): void; error(message: string): void };
+  /** Re-read every file, changed or not (SIGHUP). */
+  readonly force?: boolean;
+}
+
+/** A router whose secret files can be re-read. */
+export interface RotatingRouter extends Router {
+  /** The secret files its routes read (token, Basic, HMAC, header files). */
+  readonly files: readonly string[];
+  /**
+   * Re-reads the files whose stamp changed since they were last read (all with `force`). A
+   * usable new file is put in use at once; an unusable one (unreadable, empty, blank, more than
+   * one line, open to all users) keeps the previous secret and is reported once, naming the
+   * file and the reason. Never throws.
+   */
+  reload(options: ReloadOptions): Promise<void>;
+}
 
 /**
  * The endpoint URL of one request: `{server}` replaced by the domain encoded
@@ -218,7 +246,201 @@ export async function createRouter(
   config: RoutingConfig,
   readFile: (path: string) => Uint8Array,
   fileMode: FileMode = () => undefined,
-): Promise<Router> {
+  stamp: (path: string) => string | undefined = () => undefined,
+): Promise<RotatingRouter> {
+  // The last good bytes and the stamp of each secret file, by option and path.
+  const files = new Map<string, SecretFile>();
+  const reader = (path: string, option: string) => {
+    const key = `${option} ${path}`;
+    const known = files.get(key);
+    if (known !== undefined) return () => known.bytes;
+    return () => {
+      const before = stamp(path);
+      const bytes = readFile(path);
+      files.set(key, { path, option, bytes, stamp: before });
+      return bytes;
+    };
+  };
+  const built = await readRoutes(config, reader, fileMode);
+  const watched = new Map<Route, RouteConfig>(built.sources);
+  const router: RotatingRouter = {
+    resolve: (server) => built.byDomain.get(server.toLowerCase()) ?? built.fallback,
+    routes: built.routes,
+    secrets: built.secrets,
+    warnings: built.warnings,
+    isSecretHeader: (name) => built.isSecretHeader(name),
+    files: [...new Set([...files.values()].map((f) => f.path))],
+    async reload(options) {
+      const changed = new Set<string>();
+      for (const [key, file] of files) {
+        const now = options.stamp(file.path);
+        if (!options.force && now === file.stamp) continue;
+        file.stamp = now;
+        const next = checkedSecret(options, file);
+        if (next === undefined) continue;
+        options.addSecret(next.value);
+        if (sameBytes(next.bytes, file.bytes)) continue;
+        file.bytes = next.bytes;
+        changed.add(key);
+        options.logger.info(
+          `${file.option} ${file.path} was read again: its new content is in use`,
+        );
+      }
+      if (changed.size === 0) return;
+      for (const [route, rc] of watched) {
+        const uses = (option: string, path: string | undefined) =>
+          path !== undefined && changed.has(`${option} ${path}`);
+        if (
+          !uses("--token-file", rc.tokenFile) && !uses("--basic-auth-file", rc.basicAuthFile) &&
+          !uses("--hmac-secret-file", rc.hmacSecretFile) &&
+          !rc.headerFiles.some(([, path]) => uses("--header-file", path))
+        ) continue;
+        try {
+          const fresh = await buildRoute(config, route.name, rc, reader, () => undefined);
+          const target = route as { -readonly [K in keyof Route]: Route[K] };
+          // Both at once, between two requests: no request sees a new token with an old signer.
+          target.headers = fresh.route.headers;
+          if (fresh.route.sign === undefined) delete target.sign;
+          else target.sign = fresh.route.sign;
+        } catch (error) {
+          options.logger.error(
+            `route ${route.name}: the new credentials cannot be used (${
+              (error as Error).message
+            }); still using the previous ones`,
+          );
+        }
+      }
+    },
+  };
+  return router;
+}
+
+/** A secret file as last read. */
+interface SecretFile {
+  readonly path: string;
+  readonly option: string;
+  bytes: Uint8Array;
+  stamp: string | undefined;
+}
+
+/** Opens a secret file's reader: a function that reads (or returns the last good) bytes. */
+type Reader = (path: string, option: string) => () => Uint8Array;
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((byte, i) => byte === b[i]);
+}
+
+/**
+ * A changed file's new bytes and the secret they hold, when usable; else undefined, once
+ * reported (the file named, with the reason, never its content).
+ */
+function checkedSecret(
+  options: ReloadOptions,
+  file: SecretFile,
+): { bytes: Uint8Array; value: string } | undefined {
+  const keep = (why: string) => {
+    options.logger.error(
+      `${file.option} ${file.path} changed but cannot be used: ${why}; still using the ` +
+        "previous secret",
+    );
+    return undefined;
+  };
+  let bytes: Uint8Array;
+  try {
+    bytes = options.readFile(file.path);
+  } catch (error) {
+    return keep(`cannot read it (${(error as Error).message})`);
+  }
+  const mode = options.fileMode(file.path);
+  if (mode !== undefined && (mode & 0o007) !== 0) {
+    return keep(
+      `it is open to all users (mode ${(mode & 0o777).toString(8).padStart(3, "0")}); ` +
+        `chmod 600 ${file.path} (or 640 with the server's group)`,
+    );
+  }
+  const read = () => bytes;
+  try {
+    if (file.option === "--hmac-secret-file") {
+      const secret = readSecret(read, file.path, file.option);
+      return { bytes, value: new TextDecoder("utf-8", { ignoreBOM: true }).decode(secret) };
+    }
+    const what: Credential = file.option === "--token-file"
+      ? "token"
+      : file.option === "--basic-auth-file"
+      ? "USER:PASSWORD"
+      : "header value";
+    const value = readCredentialLine(read, file.path, file.option, what);
+    if (what === "USER:PASSWORD" && !value.includes(":")) {
+      return keep("Basic credentials must be USER:PASSWORD");
+    }
+    return { bytes, value };
+  } catch (error) {
+    const message = (error as Error).message;
+    const prefix = `Cannot use ${file.option} ${file.path}: `;
+    return keep(message.startsWith(prefix) ? message.slice(prefix.length) : message);
+  }
+}
+
+/** Every route read from the config. */
+interface RouteRead {
+  readonly fallback: Route | undefined;
+  readonly byDomain: Map<string, Route>;
+  readonly routes: readonly Route[];
+  readonly sources: readonly (readonly [Route, RouteConfig])[];
+  readonly secrets: readonly string[];
+  readonly warnings: readonly string[];
+  isSecretHeader(name: string): boolean;
+}
+
+/** One route built, with the secrets it read and what to warn about. */
+interface Built {
+  readonly route: Route;
+  readonly secrets: readonly string[];
+  readonly warnings: readonly string[];
+  readonly secretHeaders: readonly string[];
+}
+
+async function readRoutes(
+  config: RoutingConfig,
+  reader: Reader,
+  fileMode: FileMode,
+): Promise<RouteRead> {
+  const secrets = new Set<string>();
+  const warnings = new Set<string>();
+  const secretHeaders = new Set<string>();
+  const sources: [Route, RouteConfig][] = [];
+  const build = async (name: string, rc: RouteConfig): Promise<Route> => {
+    const built = await buildRoute(config, name, rc, reader, fileMode);
+    for (const s of built.secrets) secrets.add(s);
+    for (const w of built.warnings) warnings.add(w);
+    for (const h of built.secretHeaders) secretHeaders.add(h);
+    sources.push([built.route, rc]);
+    return built.route;
+  };
+  const fallback = config.route === undefined ? undefined : await build("*", config.route);
+  const byDomain = new Map<string, Route>();
+  for (const [domain, rc] of Object.entries(config.domains)) {
+    byDomain.set(domain, await build(domain, rc));
+  }
+  return {
+    fallback,
+    byDomain,
+    routes: [...(fallback ? [fallback] : []), ...byDomain.values()],
+    sources,
+    secrets: [...secrets],
+    warnings: [...warnings],
+    isSecretHeader: (name) => isCredentialHeader(name) || secretHeaders.has(name.toLowerCase()),
+  };
+}
+
+/** Builds one route, reading its secret files through `reader`. */
+async function buildRoute(
+  config: RoutingConfig,
+  name: string,
+  rc: RouteConfig,
+  reader: Reader,
+  fileMode: FileMode,
+): Promise<Built> {
   const text = (bytes: Uint8Array) => new TextDecoder("utf-8", { ignoreBOM: true }).decode(bytes);
   const secrets = new Set<string>();
   const warnings = new Set<string>();
@@ -227,91 +449,94 @@ export async function createRouter(
     const warning = path === undefined ? undefined : modeWarning(fileMode, path, option);
     if (warning !== undefined) warnings.add(warning);
   };
-  const build = async (name: string, rc: RouteConfig): Promise<Route> => {
-    const contract = contractByName(rc.contract);
-    const headers: Record<string, string> = { "User-Agent": `xmpp-extauth/${VERSION}` };
-    for (const [key, value] of rc.headers) {
-      headers[key] = value;
-      // An API key in a custom header is a secret like the token: masked in every log line.
-      if (isCredentialHeader(key) && value.trim() !== "") secrets.add(value.trim());
-    }
-    for (const [key, path] of rc.headerFiles) {
-      const value = readCredentialLine(readFile, path, "--header-file", "header value");
-      checkMode(path, "--header-file");
-      headers[key] = value;
-      secretHeaders.add(key.toLowerCase());
-      secrets.add(value);
-    }
-    // A domain that names its own credentials gets none from the environment either.
-    const env = rc.ownCredentials ? {} : config.envSecrets;
-    const token = rc.tokenFile !== undefined
-      ? readCredentialLine(readFile, rc.tokenFile, "--token-file", "token")
-      : envCredential(env.token, "XMPP_EXTAUTH_TOKEN", "token");
-    const basic = rc.basicAuthFile !== undefined
-      ? readCredentialLine(readFile, rc.basicAuthFile, "--basic-auth-file", "USER:PASSWORD")
-      : envCredential(env.basicAuth, "XMPP_EXTAUTH_BASIC_AUTH", "USER:PASSWORD");
-    checkMode(rc.tokenFile, "--token-file");
-    checkMode(rc.basicAuthFile, "--basic-auth-file");
-    checkMode(rc.hmacSecretFile, "--hmac-secret-file");
-    if (token !== undefined && basic !== undefined) {
-      throw new ConfigError(
-        `Route ${name}: both a Bearer token and Basic credentials are set; use one`,
-      );
-    }
-    for (const secret of [token, basic]) if (secret) secrets.add(secret);
-    if (token !== undefined) headers.Authorization = `Bearer ${token}`;
-    if (basic !== undefined) {
-      if (!basic.includes(":")) {
-        throw new ConfigError(`Route ${name}: Basic credentials must be USER:PASSWORD`);
-      }
-      headers.Authorization = `Basic ${
-        btoa(String.fromCharCode(...new TextEncoder().encode(basic)))
-      }`;
-    }
-    const secret = rc.hmacSecretFile !== undefined
-      ? readSecret(readFile, rc.hmacSecretFile, "--hmac-secret-file")
-      : env.hmacSecret !== undefined
-      ? new TextEncoder().encode(env.hmacSecret)
-      : undefined;
-    const route: Route = {
-      name,
-      urlTemplate: rc.url,
-      contract,
-      paths: { ...contract.endpoints, ...rc.endpoints },
-      headers,
-    };
-    if (secret === undefined) return route;
-    secrets.add(text(secret));
-    const signer = await createSigner(secret);
-    const now = () => Math.floor(Date.now() / 1000);
-    if (config.signatureScheme === "v1") {
-      warnings.add(
-        "--signature-scheme v1 is deprecated: a captured request verifies again, and at " +
-          "another endpoint with the same body (isuser at removeuser), within the API's " +
-          "window; move the API to v2 (docs/signed-requests.md) and drop the option",
-      );
-      return {
-        ...route,
-        sign: async (_method, _url, body) => ({ ...await signer.sign(body, now()) }),
-      };
-    }
-    return {
-      ...route,
-      sign: async (method, url, body) => ({
-        ...await signer.signRequest({ method, url, body }, now()),
-      }),
-    };
-  };
-  const fallback = config.route === undefined ? undefined : await build("*", config.route);
-  const byDomain = new Map<string, Route>();
-  for (const [domain, rc] of Object.entries(config.domains)) {
-    byDomain.set(domain, await build(domain, rc));
-  }
-  return {
-    resolve: (server) => byDomain.get(server.toLowerCase()) ?? fallback,
-    routes: [...(fallback ? [fallback] : []), ...byDomain.values()],
+  const readAs = (option: string) => (path: string) => reader(path, option)();
+  const done = (route: Route): Built => ({
+    route,
     secrets: [...secrets],
     warnings: [...warnings],
-    isSecretHeader: (name) => isCredentialHeader(name) || secretHeaders.has(name.toLowerCase()),
+    secretHeaders: [...secretHeaders],
+  });
+  const contract = contractByName(rc.contract);
+  const headers: Record<string, string> = { "User-Agent": `xmpp-extauth/${VERSION}` };
+  for (const [key, value] of rc.headers) {
+    headers[key] = value;
+    // An API key in a custom header is a secret like the token: masked in every log line.
+    if (isCredentialHeader(key) && value.trim() !== "") secrets.add(value.trim());
+  }
+  for (const [key, path] of rc.headerFiles) {
+    const value = readCredentialLine(
+      readAs("--header-file"),
+      path,
+      "--header-file",
+      "header value",
+    );
+    checkMode(path, "--header-file");
+    headers[key] = value;
+    secretHeaders.add(key.toLowerCase());
+    secrets.add(value);
+  }
+  // A domain that names its own credentials gets none from the environment either.
+  const env = rc.ownCredentials ? {} : config.envSecrets;
+  const token = rc.tokenFile !== undefined
+    ? readCredentialLine(readAs("--token-file"), rc.tokenFile, "--token-file", "token")
+    : envCredential(env.token, "XMPP_EXTAUTH_TOKEN", "token");
+  const basic = rc.basicAuthFile !== undefined
+    ? readCredentialLine(
+      readAs("--basic-auth-file"),
+      rc.basicAuthFile,
+      "--basic-auth-file",
+      "USER:PASSWORD",
+    )
+    : envCredential(env.basicAuth, "XMPP_EXTAUTH_BASIC_AUTH", "USER:PASSWORD");
+  checkMode(rc.tokenFile, "--token-file");
+  checkMode(rc.basicAuthFile, "--basic-auth-file");
+  checkMode(rc.hmacSecretFile, "--hmac-secret-file");
+  if (token !== undefined && basic !== undefined) {
+    throw new ConfigError(
+      `Route ${name}: both a Bearer token and Basic credentials are set; use one`,
+    );
+  }
+  for (const secret of [token, basic]) if (secret) secrets.add(secret);
+  if (token !== undefined) headers.Authorization = `Bearer ${token}`;
+  if (basic !== undefined) {
+    if (!basic.includes(":")) {
+      throw new ConfigError(`Route ${name}: Basic credentials must be USER:PASSWORD`);
+    }
+    headers.Authorization = `Basic ${
+      btoa(String.fromCharCode(...new TextEncoder().encode(basic)))
+    }`;
+  }
+  const secret = rc.hmacSecretFile !== undefined
+    ? readSecret(readAs("--hmac-secret-file"), rc.hmacSecretFile, "--hmac-secret-file")
+    : env.hmacSecret !== undefined
+    ? new TextEncoder().encode(env.hmacSecret)
+    : undefined;
+  const route: Route = {
+    name,
+    urlTemplate: rc.url,
+    contract,
+    paths: { ...contract.endpoints, ...rc.endpoints },
+    headers,
   };
+  if (secret === undefined) return done(route);
+  secrets.add(text(secret));
+  const signer = await createSigner(secret);
+  const now = () => Math.floor(Date.now() / 1000);
+  if (config.signatureScheme === "v1") {
+    warnings.add(
+      "--signature-scheme v1 is deprecated: a captured request verifies again, and at " +
+        "another endpoint with the same body (isuser at removeuser), within the API's " +
+        "window; move the API to v2 (docs/signed-requests.md) and drop the option",
+    );
+    return done({
+      ...route,
+      sign: async (_method, _url, body) => ({ ...await signer.sign(body, now()) }),
+    });
+  }
+  return done({
+    ...route,
+    sign: async (method, url, body) => ({
+      ...await signer.signRequest({ method, url, body }, now()),
+    }),
+  });
 }

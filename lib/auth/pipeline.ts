@@ -18,6 +18,7 @@ import { cachedOp, isChange, lookup, updateCache } from "./cache_steps.ts";
 import { fetchFor } from "../api/fetchers.ts";
 import type { Logger } from "../log/logger.ts";
 import { jidOf, logAnswer, logCachedHit } from "./outcome_log.ts";
+import { NO_RECORDER, type Recorder } from "../metrics/recorder.ts";
 import type { ReplyPolicy } from "./reply_policy.ts";
 import type { Verdict } from "../wire/protocol.ts";
 import { type AuthRequest, parseRequest } from "../core/request.ts";
@@ -38,6 +39,8 @@ export interface AuthenticatorOptions extends BreakerSettings {
   readonly replies: ReplyPolicy;
   /** The clock of the breakers, the API requests and the timings logged; tests move their own. */
   readonly clock: Clock;
+  /** Hears every request's outcome and the API's timing (`--metrics-file`); default: none. */
+  readonly recorder?: Recorder;
 }
 
 /** Handles one request payload and says what to reply. */
@@ -49,6 +52,7 @@ interface Context {
   readonly breakers: Map<Route, CircuitBreaker>;
   /** The outage cache when it is on. */
   readonly cache: OutageCache | undefined;
+  readonly recorder: Recorder;
 }
 
 /**
@@ -72,16 +76,19 @@ interface Context {
  */
 export function createAuthenticator(options: AuthenticatorOptions): Handler {
   const { router, logger, replies, clock } = options;
+  const recorder = options.recorder ?? NO_RECORDER;
   const context: Context = {
     options,
-    breakers: createBreakers(router.routes, options, clock, logger),
+    breakers: createBreakers(router.routes, options, clock, logger, recorder),
     cache: options.cache?.enabled === true ? options.cache : undefined,
+    recorder,
   };
   return async (payload) => {
     const started = clock.now();
     const parsed = parseRequest(payload);
     if (!parsed.ok) {
       const reply = replies.rejected(parsed.op);
+      recorder.rejected();
       logger.warn(
         `rejected request (${payload.length} bytes): ${parsed.reason}; replying ${reply}`,
       );
@@ -95,6 +102,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Handler {
           JSON.stringify(request.server)
         }; replying error`,
       );
+      recorder.request(request.op, "refused", clock.now() - started);
       return replies.error(request.op);
     }
     return await answer(context, request, route, started);
@@ -108,7 +116,7 @@ async function answer(
   route: Route,
   started: number,
 ): Promise<Verdict> {
-  const { cache, options: { logger, replies, clock } } = context;
+  const { cache, recorder, options: { logger, replies, clock } } = context;
   const { op, user, server } = request;
   const cached = cachedOp(cache, request);
   let mark: CacheMark | undefined;
@@ -116,6 +124,8 @@ async function answer(
     const hit = await lookup(cache!, cached, request, "fresh");
     if (hit.hit) {
       logCachedHit(logger, request, hit.ageMs);
+      recorder.cacheAnswer("hit");
+      recorder.request(op, "true", clock.now() - started);
       return "true";
     }
     // Before the API is asked: a remember after its "yes" is void if a forget came since.
@@ -129,6 +139,7 @@ async function answer(
       `${op} ${jidOf(request)}: not sent to the API: the outage cache could not forget the ` +
         "user (see above); replying error",
     );
+    recorder.request(op, "refused", clock.now() - started);
     return replies.error(op);
   }
   const outcome = await askThroughBreaker(context, request, route);
@@ -144,6 +155,7 @@ async function answer(
     if (cached !== undefined) await updateCache(cache!, request, outcome.value, mark);
     const reply = outcome.value ? "true" : replies.refused(op);
     logAnswer(logger, request, outcome, elapsed, reply);
+    recorder.request(op, outcome.value ? "true" : "false", elapsed);
     return reply;
   }
   if (cached !== undefined) {
@@ -153,12 +165,15 @@ async function answer(
         `${op} ${jidOf(request)}: backend error (${outcome.cause}); serving the success ` +
           `remembered ${Math.round(stale.ageMs / 1000)}s ago`,
       );
+      recorder.cacheAnswer("outage");
+      recorder.request(op, "true", clock.now() - started);
       return "true";
     }
   }
   logger.warn(
     `${op} ${jidOf(request)}: backend error after ${elapsed.toFixed(1)} ms: ${outcome.cause}`,
   );
+  recorder.request(op, outcome.attempts > 0 ? "error" : "refused", elapsed);
   return replies.error(op);
 }
 
@@ -178,6 +193,7 @@ async function askThroughBreaker(
       attempts: 0,
     };
   }
+  const asked = options.clock.now();
   const outcome = await askApi(
     fetchFor(options, request.op),
     targetFor(route, request.op, request.server),
@@ -185,6 +201,7 @@ async function askThroughBreaker(
     request,
     options.clock,
   );
+  if (outcome.attempts > 0) context.recorder.api(options.clock.now() - asked, outcome.attempts);
   if (outcome.kind === "answer") breaker.success();
   else breaker.failure();
   return outcome;

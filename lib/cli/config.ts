@@ -60,6 +60,10 @@ export interface Config extends RoutingConfig {
   readonly cacheFile?: string;
   readonly breakerFailures: number;
   readonly breakerCooldownMs: number;
+  /** How often the summary line is logged (`--stats-interval`); 0 = only at exit. */
+  readonly statsIntervalMs: number;
+  /** `--metrics-file`: the Prometheus file, the pid put before `.prom`. */
+  readonly metricsFile?: string;
   /** Things to tell the admin at start (a credential given with --header, on the command line). */
   readonly warnings: readonly string[];
 }
@@ -151,6 +155,10 @@ export function parseCommand(sources: ConfigSources): Command {
     if (text !== undefined && text !== "") envSecrets[field] = text;
   }
   const caFile = options.string("ca-file");
+  const metricsFile = options.string("metrics-file");
+  if (metricsFile !== undefined && !/[^/]\.prom$/.test(metricsFile)) {
+    fail(`${options.value("metrics-file").where}: must name a file ending in .prom`);
+  }
   const config: Config = {
     route,
     domains,
@@ -171,6 +179,8 @@ export function parseCommand(sources: ConfigSources): Command {
       : { cacheFile: options.string("cache-file")! }),
     breakerFailures: options.count("breaker-failures"),
     breakerCooldownMs: options.duration("breaker-cooldown"),
+    statsIntervalMs: options.duration("stats-interval"),
+    ...(metricsFile === undefined ? {} : { metricsFile }),
     ...(options.choice("signature-scheme") === "v1" ? { signatureScheme: "v1" as const } : {}),
     envSecrets,
     warnings,

@@ -42,6 +42,12 @@ export interface Logger {
   enabled(level: LogLevel): boolean;
 }
 
+/** A logger whose mask can learn new secrets (a rotated token: `router.ts`'s reload). */
+export interface MaskingLogger extends Logger {
+  /** Masks these too from now on; the secrets known before stay masked. */
+  addSecrets(secrets: readonly string[]): void;
+}
+
 /** Options of {@linkcode createLogger}. */
 export interface LoggerOptions {
   /** The least severe level written. */
@@ -101,9 +107,10 @@ export function escapeControl(text: string): string {
  * assert.match(lines[0]!, /^\S+Z INFO {2}started\n$/);
  * ```
  */
-export function createLogger(options: LoggerOptions): Logger {
+export function createLogger(options: LoggerOptions): MaskingLogger {
   const threshold = RANK[options.level];
-  const mask = createMask(options.secrets ?? []);
+  const known = new Set(options.secrets ?? []);
+  let mask = createMask([...known]);
   const now = options.now ?? (() => new Date());
   const tag = options.tag === undefined ? "" : `${options.tag} `;
   const write = (level: LogLevel, message: string) => {
@@ -122,6 +129,11 @@ export function createLogger(options: LoggerOptions): Logger {
     warn: (m) => write("warn", m),
     error: (m) => write("error", m),
     enabled: (level) => RANK[level] >= threshold,
+    addSecrets(secrets) {
+      const before = known.size;
+      for (const secret of secrets) if (secret !== "") known.add(secret);
+      if (known.size !== before) mask = createMask([...known]);
+    },
   };
 }
 

@@ -16,11 +16,17 @@ import { describeProxy, proxyFor, type ProxySettings } from "../runtime/environm
 import { startIdleCollector } from "./idle_gc.ts";
 import { fallbackFor } from "../log/log_target.ts";
 import { createLogger, type Logger } from "../log/logger.ts";
-import { createFetch } from "../api/fetchers.ts";
-import { createRouter, type Route } from "../api/router.ts";
+import { createRotatingFetch, type RotatingFetchers } from "../api/fetchers.ts";
+import { createRouter, type RotatingRouter, type Route } from "../api/router.ts";
+import { Metrics } from "../metrics/metrics.ts";
+import { type Exporter, startExporter } from "../metrics/exporter.ts";
+import { NO_RECORDER } from "../metrics/recorder.ts";
 import { type AppendFile, type Runtime, UnsafeLogFile } from "../runtime/mod.ts";
 import { EJABBERD, PROSODY, serve } from "../wire/serve_loop.ts";
 import { VERSION } from "../core/version.ts";
+
+/** How often the secret and CA files are checked for a change (off the request path). */
+export const SECRET_CHECK_MS = 1_000;
 
 /** The quiet spell after which an idle copy collects its garbage once (see idle_gc.ts). */
 export const IDLE_GC_MS = 10_000;
@@ -30,6 +36,8 @@ export interface Logging {
   readonly logger: Logger;
   /** Reopens the log file (SIGHUP); a no-op when logging to stderr. */
   readonly reopen: () => void;
+  /** Masks these secrets too from now on (a rotated one); the earlier ones stay masked. */
+  readonly addSecrets: (secrets: readonly string[]) => void;
 }
 
 /**
@@ -88,6 +96,7 @@ export function createLogging(
     }
     return {
       logger,
+      addSecrets: (more) => logger.addSecrets(more),
       reopen: () => {
         try {
           out.reopen();
@@ -101,15 +110,13 @@ export function createLogging(
     };
   }
   const level = config.protocol === "prosody" ? "silent" : config.logLevel;
-  return {
-    logger: createLogger({
-      level,
-      sink: (line) => runtime.writeStderr(line),
-      secrets,
-      tag: `xmpp-extauth[${runtime.pid}]`,
-    }),
-    reopen: () => {},
-  };
+  const logger = createLogger({
+    level,
+    sink: (line) => runtime.writeStderr(line),
+    secrets,
+    tag: `xmpp-extauth[${runtime.pid}]`,
+  });
+  return { logger, reopen: () => {}, addSecrets: (more) => logger.addSecrets(more) };
 }
 
 /** The configuration error for a `--log-file` that cannot be used. */
@@ -137,12 +144,25 @@ function logFileError(path: string, error: unknown): ConfigError {
 export async function runServe(config: Config, runtime: Runtime): Promise<number> {
   if (config.protocol === "prosody" && runtime.stdinIsTerminal()) discardRacedQueries(runtime);
   const clock = SYSTEM_CLOCK;
-  const router = await createRouter(config, runtime.readFile, runtime.fileMode);
-  const { logger, reopen } = createLogging(config, runtime, router.secrets);
+  const router = await createRouter(
+    config,
+    runtime.readFile,
+    runtime.fileMode,
+    runtime.fileStamp,
+  );
+  const { logger, reopen, addSecrets } = createLogging(config, runtime, router.secrets);
   for (const warning of [...config.warnings, ...router.warnings]) logger.warn(warning);
   for (const warning of runtime.environment.warnings) logger.warn(warning);
-  runtime.onSignal("SIGHUP", reopen);
-  const fetchers = createFetch(config, runtime);
+  const rotating = createRotatingFetch(config, runtime);
+  const fetchers = rotating.fetchers;
+  const watcher = watchSecrets(config, runtime, logger, clock, router, rotating, addSecrets);
+  runtime.onSignal("SIGHUP", () => {
+    reopen();
+    watcher.now();
+  });
+  const metrics = config.metricsFile !== undefined || config.statsIntervalMs > 0
+    ? new Metrics()
+    : undefined;
   const cache = await openCache(config, runtime, logger, clock);
   const replies = createReplyPolicy(replySettingsOf(config));
   const handle = createAuthenticator({
@@ -155,6 +175,15 @@ export async function runServe(config: Config, runtime: Runtime): Promise<number
     breakerCooldownMs: config.breakerCooldownMs,
     replies,
     clock,
+    recorder: metrics ?? NO_RECORDER,
+  });
+  const exporter: Exporter | undefined = metrics === undefined ? undefined : startExporter({
+    metrics,
+    runtime,
+    clock,
+    logger,
+    ...(config.metricsFile === undefined ? {} : { file: config.metricsFile }),
+    statsIntervalMs: config.statsIntervalMs,
   });
   logStart(config, runtime, logger, router.routes, errorAnswer(replies.settings));
   // A heap grown under load shrinks back once requests stop (no collection runs otherwise in
@@ -175,11 +204,78 @@ export async function runServe(config: Config, runtime: Runtime): Promise<number
     replies,
   });
   idle?.stop();
+  watcher.stop();
+  exporter?.stop();
   logger.info(
     `${result.reason === "eof" ? "stdin closed" : "stdout closed"} after ${result.requests} ` +
       `request${result.requests === 1 ? "" : "s"}; exiting`,
   );
   return 0;
+}
+
+/** The check of the secret and CA files: every {@linkcode SECRET_CHECK_MS}, or `now()`. */
+interface SecretWatcher {
+  /** Checks at once, re-reading every file (SIGHUP). */
+  now(): void;
+  stop(): void;
+}
+
+/**
+ * Re-reads the secret and CA files when they change (docs/rotation.md): stamps compared every
+ * {@linkcode SECRET_CHECK_MS} on a timer, never on a request's path; one check at a time.
+ */
+function watchSecrets(
+  config: Config,
+  runtime: Runtime,
+  logger: Logger,
+  clock: Clock,
+  router: RotatingRouter,
+  rotating: RotatingFetchers,
+  addSecrets: (secrets: readonly string[]) => void,
+): SecretWatcher {
+  if (router.files.length === 0 && config.caFile === undefined) {
+    return { now() {}, stop() {} };
+  }
+  let running: Promise<void> | undefined;
+  let again = false;
+  let stopped = false;
+  const check = (force: boolean): Promise<void> => {
+    if (running !== undefined) {
+      // A SIGHUP during a check: one more full check right after it.
+      again ||= force;
+      return running;
+    }
+    rotating.reload({ stamp: runtime.fileStamp, logger, force });
+    running = router.reload({
+      stamp: runtime.fileStamp,
+      readFile: runtime.readFile,
+      fileMode: runtime.fileMode,
+      addSecret: (secret) => addSecrets([secret]),
+      logger,
+      force,
+    }).finally(() => {
+      running = undefined;
+      if (again && !stopped) {
+        again = false;
+        void check(true);
+      }
+    });
+    return running;
+  };
+  let cancel = () => {};
+  const tick = () => {
+    void check(false).finally(() => {
+      if (!stopped) cancel = clock.after(SECRET_CHECK_MS, tick);
+    });
+  };
+  cancel = clock.after(SECRET_CHECK_MS, tick);
+  return {
+    now: () => void check(true),
+    stop() {
+      stopped = true;
+      cancel();
+    },
+  };
 }
 
 /**

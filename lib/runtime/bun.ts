@@ -8,6 +8,7 @@
 import * as fs from "node:fs";
 import { inspectEnvironment, type Proxy, proxyFor } from "./environment.ts";
 import { appendLogFile, type FileCalls } from "./log_file.ts";
+import * as atomic from "./atomic_file.ts";
 import { loadSqlite, readLineRaw, tcflushStdin, urlOf, writeAll } from "./common.ts";
 import { stderrGoesNowhere } from "./stderr.ts";
 import { isTerminal } from "./terminal.ts";
@@ -102,6 +103,12 @@ export function createBunRuntime(bun: BunGlobal): Runtime {
         return undefined;
       }
     },
+    fileStamp: (path) => atomic.fileStamp((p) => fs.statSync(p), path),
+    writeAtomic: (path, text) =>
+      atomic.writeAtomic(fs as unknown as atomic.AtomicFileCalls, path, text),
+    listFolder: (path) => fs.readdirSync(path),
+    removeFile: (path) => atomic.removeFile(fs as unknown as atomic.AtomicFileCalls, path),
+    processAlive: (pid) => atomic.processAlive(fs as unknown as atomic.AtomicFileCalls, pid),
     discardQueuedInput() {
       const bunFfi = loadBunFfi();
       if (bunFfi === undefined) return { ok: false, reason: "bun:ffi is not available" };

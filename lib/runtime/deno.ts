@@ -10,6 +10,7 @@
 
 import { inspectEnvironment, type Proxy, proxyFor, type ProxySettings } from "./environment.ts";
 import { appendLogFile, type FileCalls } from "./log_file.ts";
+import * as atomic from "./atomic_file.ts";
 import { loadSqlite, readLineRaw, tcflushStdin, urlOf, writeAll } from "./common.ts";
 import { stderrGoesNowhere } from "./stderr.ts";
 import type { Runtime } from "./types.ts";
@@ -21,11 +22,11 @@ const encoder = new TextEncoder();
  * no `fchown`, which the log files need (see `openLogFile` in common.ts). Deno's `node:fs` passes
  * numeric flags through to `open(2)` (checked: `O_NOFOLLOW` on a link gives ELOOP).
  */
-function nodeFs(): FileCalls {
+function nodeFs<T = FileCalls>(): T {
   const process = (globalThis as unknown as {
     process: { getBuiltinModule(name: string): unknown };
   }).process;
-  return process.getBuiltinModule("node:fs") as FileCalls;
+  return process.getBuiltinModule("node:fs") as T;
 }
 
 /**
@@ -133,6 +134,15 @@ export function createDenoRuntime(): Runtime {
         return undefined;
       }
     },
+    fileStamp: (path) =>
+      atomic.fileStamp((p) => {
+        const s = D.statSync(p);
+        return { dev: s.dev, ino: s.ino ?? 0, size: s.size, mtimeMs: s.mtime?.getTime() ?? 0 };
+      }, path),
+    writeAtomic: (path, text) => atomic.writeAtomic(nodeFs<atomic.AtomicFileCalls>(), path, text),
+    listFolder: (path) => [...D.readDirSync(path)].map((entry) => entry.name),
+    removeFile: (path) => atomic.removeFile(nodeFs<atomic.AtomicFileCalls>(), path),
+    processAlive: (pid) => atomic.processAlive(nodeFs<atomic.AtomicFileCalls>(), pid),
     discardQueuedInput() {
       // Without the permission Deno.dlopen would prompt on the terminal, which is Prosody's.
       if (D.permissions.querySync({ name: "ffi" }).state !== "granted") {

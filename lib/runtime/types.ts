@@ -84,6 +84,20 @@ export interface Runtime {
   /** A file's permission bits (`stat`), or undefined where unknown (Windows, no such file). */
   fileMode(path: string): number | undefined;
   /**
+   * What identifies a file's content without reading it (device, inode, size, modification
+   * time of what the path leads to), or undefined when it cannot be stat'ed: how a rotated
+   * secret file is seen (`atomic_file.ts`).
+   */
+  fileStamp(path: string): string | undefined;
+  /** Writes a file whole or not at all: a temporary file, then a rename (`atomic_file.ts`). */
+  writeAtomic(path: string, text: string): void;
+  /** The names in a folder. */
+  listFolder(path: string): string[];
+  /** Removes a file; a missing one is no error. */
+  removeFile(path: string): void;
+  /** Whether a process of this pid runs (true where that cannot be told). */
+  processAlive(pid: number): boolean;
+  /**
    * Runs one full garbage collection (`Bun.gc(true)`); undefined where the runtime offers
    * none to programs (Deno).
    */
