@@ -92,6 +92,7 @@ describe("parseCommand: defaults", () => {
       cacheSize: 10_000,
       breakerFailures: 5,
       breakerCooldownMs: 5000,
+      statsIntervalMs: 3_600_000,
       envSecrets: {},
       warnings: [],
     });
@@ -265,6 +266,8 @@ describe("parseCommand: every option through XMPP_EXTAUTH_*", () => {
     ],
     "breaker-failures": ["0", (c) => c.breakerFailures, 0],
     "breaker-cooldown": ["30s", (c) => c.breakerCooldownMs, 30_000],
+    "stats-interval": ["10m", (c) => c.statsIntervalMs, 600_000],
+    "metrics-file": ["/srv/x.prom", (c) => c.metricsFile, "/srv/x.prom"],
     "log-level": ["error", (c) => c.logLevel, "error"],
     debug: ["true", (c) => c.logLevel, "debug"],
     "log-file": [

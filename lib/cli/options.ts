@@ -166,7 +166,7 @@ const OPTION_TABLE = [
     kind: "duration",
     arg: "DUR",
     fallback: "1h",
-    help: "log a summary of the counters this often, and at exit (0 = only at exit)",
+    help: "log a summary of the counters this often and at exit (0 = off)",
   },
   {
     name: "metrics-file",
