@@ -30,10 +30,11 @@ export const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   wire: ["core", "runtime", "log"],
   api: ["core", "runtime", "log"],
   cache: ["core", "runtime", "log"],
-  auth: ["core", "runtime", "log", "wire", "api", "cache"],
+  metrics: ["core", "runtime", "log"],
+  auth: ["core", "runtime", "log", "wire", "api", "cache", "metrics"],
   cli: ["core", "runtime", "log", "wire", "api", "cache", "auth"],
   doctor: ["core", "runtime", "log", "wire", "api", "cache", "auth", "cli"],
-  modes: ["core", "runtime", "log", "wire", "api", "cache", "auth", "cli", "doctor"],
+  modes: ["core", "runtime", "log", "wire", "api", "cache", "auth", "cli", "doctor", "metrics"],
 };
 
 /** The most lines a function of lib/ may span, its head and closing brace included. */

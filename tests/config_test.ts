@@ -72,6 +72,7 @@ describe("parseCommand: defaults", () => {
       cacheSize: 10_000,
       breakerFailures: 5,
       breakerCooldownMs: 5000,
+      statsIntervalMs: 3_600_000,
       envSecrets: {},
       warnings: [],
     });
@@ -253,6 +254,8 @@ describe("parseCommand: every option through XMPP_EXTAUTH_*", () => {
     "cache-timeout": ["20ms", (c) => c.cacheUrl?.timeoutMs, undefined],
     "breaker-failures": ["0", (c) => c.breakerFailures, 0],
     "breaker-cooldown": ["30s", (c) => c.breakerCooldownMs, 30_000],
+    "stats-interval": ["10m", (c) => c.statsIntervalMs, 600_000],
+    "metrics-file": ["/srv/x.prom", (c) => c.metricsFile, "/srv/x.prom"],
     "log-level": ["error", (c) => c.logLevel, "error"],
     debug: ["true", (c) => c.logLevel, "debug"],
     "log-file": [

@@ -151,7 +151,7 @@ function authorizationOf(
 }
 
 /** Reads a secret file's bytes, refusing an empty or blank one. */
-function readSecret(
+export function readSecret(
   readFile: (path: string) => Uint8Array,
   path: string,
   option: string,
@@ -179,7 +179,7 @@ function readSecret(
  * final newline allowed, surrounding spaces trimmed, nothing a header cannot
  * carry. Messages name the file and what is wrong, never the content.
  */
-function readCredentialLine(
+export function readCredentialLine(
   readFile: (path: string) => Uint8Array,
   path: string,
   option: string,
@@ -204,7 +204,7 @@ function readCredentialLine(
 }
 
 /** What a one-line credential file holds. */
-type Credential = "token" | "USER:PASSWORD" | "header value";
+export type Credential = "token" | "USER:PASSWORD" | "header value";
 
 /** What makes a credential unusable in a header, if anything (never its content). */
 function credentialProblem(value: string, what: Credential): string | undefined {

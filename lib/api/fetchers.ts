@@ -9,7 +9,7 @@
 
 import { ConfigError } from "../core/config_error.ts";
 import { isRetrySafe, type Operation } from "../core/operations.ts";
-import type { Files, Http } from "../runtime/mod.ts";
+import type { Files, Http, StateFiles } from "../runtime/mod.ts";
 
 /** The two `fetch` functions the pipeline uses. */
 export interface Fetchers {
@@ -50,6 +50,74 @@ export function createFetchers(
   return {
     fetch: runtime.createFetch(caCerts),
     fetchOnce: runtime.createFetch(caCerts, { reuse: false }),
+  };
+}
+
+/** The fetchers, and a way to read `--ca-file` again when it changed. */
+export interface RotatingFetchers {
+  readonly fetchers: Fetchers;
+  /**
+   * Reads `--ca-file` again when its stamp changed (every time with `force`): a file with a
+   * certificate in it is trusted from the next new connection on (new clients: pooled
+   * connections of the old ones are not used again); an unreadable one, or one without a
+   * certificate, keeps the previous trust and is reported once. Never throws.
+   */
+  reload(options: {
+    readonly stamp: (path: string) => string | undefined;
+    readonly logger: { info(message: string): void; error(message: string): void };
+    readonly force?: boolean;
+  }): void;
+}
+
+/**
+ * {@linkcode createFetchers}, whose `--ca-file` is read again on {@linkcode RotatingFetchers.reload};
+ * without `--ca-file` the runtime's fetchers themselves, and `reload` does nothing.
+ *
+ * @throws {ConfigError} as {@linkcode createFetchers}.
+ */
+export function createRotatingFetch(
+  config: { readonly caFile?: string },
+  runtime: Pick<Files, "readFile"> & Pick<StateFiles, "fileStamp"> & Http,
+): RotatingFetchers {
+  const caFile = config.caFile;
+  let current = createFetchers(config, runtime);
+  if (caFile === undefined) return { fetchers: current, reload() {} };
+  let stamp = runtime.fileStamp(caFile);
+  let pem = new TextDecoder().decode(runtime.readFile(caFile));
+  return {
+    fetchers: {
+      fetch: ((input, init) => current.fetch(input, init)) as typeof fetch,
+      fetchOnce: ((input, init) => current.fetchOnce(input, init)) as typeof fetch,
+    },
+    reload({ stamp: stampOf, logger, force }) {
+      const now = stampOf(caFile);
+      if (!force && now === stamp) return;
+      stamp = now;
+      let next: string;
+      try {
+        next = new TextDecoder().decode(runtime.readFile(caFile));
+      } catch (error) {
+        logger.error(
+          `--ca-file ${caFile} changed but cannot be read (${(error as Error).message}); ` +
+            "still trusting the previous certificates",
+        );
+        return;
+      }
+      if (next === pem) return;
+      if (!next.includes("-----BEGIN CERTIFICATE-----")) {
+        logger.error(
+          `--ca-file ${caFile} changed but holds no PEM certificate; still trusting the ` +
+            "previous certificates",
+        );
+        return;
+      }
+      pem = next;
+      current = {
+        fetch: runtime.createFetch([pem]),
+        fetchOnce: runtime.createFetch([pem], { reuse: false }),
+      };
+      logger.info(`--ca-file ${caFile} was read again: new connections trust its certificates`);
+    },
   };
 }
 

@@ -8,6 +8,7 @@ import type { Clock } from "../core/clock.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Route } from "../api/router.ts";
 import { CircuitBreaker } from "./breaker.ts";
+import type { Recorder } from "../metrics/recorder.ts";
 
 /** The breakers' settings (`--breaker-failures`, `--breaker-cooldown`). */
 export interface BreakerSettings {
@@ -32,6 +33,7 @@ export function createBreakers(
   settings: BreakerSettings,
   clock: Clock,
   logger: Logger,
+  recorder?: Pick<Recorder, "breakerOpened">,
 ): Map<Route, CircuitBreaker> {
   const breakers = new Map<Route, CircuitBreaker>();
   for (const route of routes) {
@@ -44,6 +46,7 @@ export function createBreakers(
         clock,
         onChange: (state, detail) => {
           if (state === "open") {
+            recorder?.breakerOpened();
             logger.error(
               `circuit breaker open: ${detail.failures} backend errors in a row from ${where}; ` +
                 `answering error at once for ${detail.cooldownMs} ms`,

@@ -12,12 +12,14 @@ import type { CacheMark, OutageCache } from "../cache/memory_cache.ts";
 import { askApi, type Policy } from "../api/backend.ts";
 import type { Outcome } from "../api/failures.ts";
 import type { Clock } from "../core/clock.ts";
+import type { CachedOperation } from "../core/operations.ts";
 import type { CircuitBreaker } from "./breaker.ts";
 import { type BreakerSettings, createBreakers } from "./breakers.ts";
 import { cachedOp, isChange, lookup, updateCache } from "./cache_steps.ts";
 import { fetchFor } from "../api/fetchers.ts";
 import type { Logger } from "../log/logger.ts";
 import { jidOf, logAnswer, logCachedHit } from "./outcome_log.ts";
+import { NO_RECORDER, type Recorder } from "../metrics/recorder.ts";
 import type { ReplyPolicy } from "./reply_policy.ts";
 import type { Verdict } from "../wire/protocol.ts";
 import { type AuthRequest, parseRequest } from "../core/request.ts";
@@ -38,6 +40,8 @@ export interface AuthenticatorOptions extends BreakerSettings {
   readonly replies: ReplyPolicy;
   /** The clock of the breakers, the API requests and the timings logged; tests move their own. */
   readonly clock: Clock;
+  /** Hears every request's outcome and the API's timing (`--metrics-file`); default: none. */
+  readonly recorder?: Recorder;
 }
 
 /** Handles one request payload and says what to reply. */
@@ -49,6 +53,7 @@ interface Context {
   readonly breakers: Map<Route, CircuitBreaker>;
   /** The outage cache when it is on. */
   readonly cache: OutageCache | undefined;
+  readonly recorder: Recorder;
 }
 
 /**
@@ -72,16 +77,19 @@ interface Context {
  */
 export function createAuthenticator(options: AuthenticatorOptions): Handler {
   const { router, logger, replies, clock } = options;
+  const recorder = options.recorder ?? NO_RECORDER;
   const context: Context = {
     options,
-    breakers: createBreakers(router.routes, options, clock, logger),
+    breakers: createBreakers(router.routes, options, clock, logger, recorder),
     cache: options.cache?.enabled === true ? options.cache : undefined,
+    recorder,
   };
   return async (payload) => {
     const started = clock.now();
     const parsed = parseRequest(payload);
     if (!parsed.ok) {
       const reply = replies.rejected(parsed.op);
+      recorder.rejected();
       logger.warn(
         `rejected request (${payload.length} bytes): ${parsed.reason}; replying ${reply}`,
       );
@@ -95,6 +103,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Handler {
           JSON.stringify(request.server)
         }; replying error`,
       );
+      recorder.request(request.op, "refused", clock.now() - started);
       return replies.error(request.op);
     }
     return await answer(context, request, route, started);
@@ -108,7 +117,7 @@ async function answer(
   route: Route,
   started: number,
 ): Promise<Verdict> {
-  const { cache, options: { logger, replies, clock } } = context;
+  const { cache, recorder, options: { logger, replies, clock } } = context;
   const { op, user, server } = request;
   const cached = cachedOp(cache, request);
   let mark: CacheMark | undefined;
@@ -116,6 +125,8 @@ async function answer(
     const hit = await lookup(cache!, cached, request, "fresh");
     if (hit.hit) {
       logCachedHit(logger, request, hit.ageMs);
+      recorder.cacheAnswer("hit");
+      recorder.request(op, "true", clock.now() - started);
       return "true";
     }
     // Before the API is asked: a remember after its "yes" is void if a forget came since.
@@ -129,6 +140,7 @@ async function answer(
       `${op} ${jidOf(request)}: not sent to the API: the outage cache could not forget the ` +
         "user (see above); replying error",
     );
+    recorder.request(op, "refused", clock.now() - started);
     return replies.error(op);
   }
   const outcome = await askThroughBreaker(context, request, route);
@@ -144,8 +156,22 @@ async function answer(
     if (cached !== undefined) await updateCache(cache!, request, outcome.value, mark);
     const reply = outcome.value ? "true" : replies.refused(op);
     logAnswer(logger, request, outcome, elapsed, reply);
+    recorder.request(op, outcome.value ? "true" : "false", elapsed);
     return reply;
   }
+  return await whenApiFailed(context, request, outcome, cached, started);
+}
+
+/** The API could not answer: the success remembered (an outage), else the error reply. */
+async function whenApiFailed(
+  context: Context,
+  request: AuthRequest,
+  outcome: Exclude<Outcome, { kind: "answer" }>,
+  cached: CachedOperation | undefined,
+  started: number,
+): Promise<Verdict> {
+  const { cache, recorder, options: { logger, replies, clock } } = context;
+  const op = request.op;
   if (cached !== undefined) {
     const stale = await lookup(cache!, cached, request, "stale");
     if (stale.hit) {
@@ -153,12 +179,16 @@ async function answer(
         `${op} ${jidOf(request)}: backend error (${outcome.cause}); serving the success ` +
           `remembered ${Math.round(stale.ageMs / 1000)}s ago`,
       );
+      recorder.cacheAnswer("outage");
+      recorder.request(op, "true", clock.now() - started);
       return "true";
     }
   }
+  const elapsed = clock.now() - started;
   logger.warn(
     `${op} ${jidOf(request)}: backend error after ${elapsed.toFixed(1)} ms: ${outcome.cause}`,
   );
+  recorder.request(op, outcome.attempts > 0 ? "error" : "refused", elapsed);
   return replies.error(op);
 }
 
@@ -178,6 +208,7 @@ async function askThroughBreaker(
       attempts: 0,
     };
   }
+  const asked = options.clock.now();
   const outcome = await askApi(
     fetchFor(options, request.op),
     targetFor(route, request.op, request.server),
@@ -185,6 +216,7 @@ async function askThroughBreaker(
     request,
     options.clock,
   );
+  if (outcome.attempts > 0) context.recorder.api(options.clock.now() - asked, outcome.attempts);
   if (outcome.kind === "answer") breaker.success();
   else breaker.failure();
   return outcome;

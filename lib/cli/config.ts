@@ -64,6 +64,10 @@ export interface Config extends RoutingConfig {
   readonly cacheUrl?: CacheUrlConfig;
   readonly breakerFailures: number;
   readonly breakerCooldownMs: number;
+  /** How often the summary line is logged (`--stats-interval`); 0 = only at exit. */
+  readonly statsIntervalMs: number;
+  /** `--metrics-file`: the Prometheus file, the pid put before `.prom`. */
+  readonly metricsFile?: string;
   /** Things to tell the admin at start (a credential given with --header, on the command line). */
   readonly warnings: readonly string[];
 }
@@ -158,7 +162,11 @@ function resolveConfig(sources: ConfigSources, flags: Flags["flags"]): Config {
 
   const envSecrets = readEnvSecrets(sources);
   const caFile = options.string("ca-file");
-  return {
+  const metricsFile = options.string("metrics-file");
+  if (metricsFile !== undefined && !/[^/]\.prom$/.test(metricsFile)) {
+    fail(`${options.value("metrics-file").where}: must name a file ending in .prom`);
+  }
+  const config: Config = {
     route,
     domains,
     protocol,
@@ -179,10 +187,13 @@ function resolveConfig(sources: ConfigSources, flags: Flags["flags"]): Config {
     ...resolveCacheUrl(options),
     breakerFailures: options.count("breaker-failures"),
     breakerCooldownMs: options.duration("breaker-cooldown"),
+    statsIntervalMs: options.duration("stats-interval"),
+    ...(metricsFile === undefined ? {} : { metricsFile }),
     ...(options.choice("signature-scheme") === "v1" ? { signatureScheme: "v1" as const } : {}),
     envSecrets,
     warnings,
   };
+  return config;
 }
 
 /** The secrets given in the environment (`SECRET_ENV`), the empty ones left out. */

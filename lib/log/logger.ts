@@ -45,6 +45,12 @@ export interface Logger {
   enabled(level: LogLevel): boolean;
 }
 
+/** A logger whose mask can learn new secrets (a rotated token: `router.ts`'s reload). */
+export interface MaskingLogger extends Logger {
+  /** Masks these too from now on; the secrets known before stay masked. */
+  addSecrets(secrets: readonly string[]): void;
+}
+
 /** Options of {@linkcode createLogger}. */
 export interface LoggerOptions {
   /** The least severe level written. */
@@ -98,9 +104,10 @@ export function messageFormatter(secrets: readonly (string | undefined)[]): Mess
  * assert.match(lines[0]!, /^\S+Z INFO {2}started\n$/);
  * ```
  */
-export function createLogger(options: LoggerOptions): Logger {
+export function createLogger(options: LoggerOptions): MaskingLogger {
   const threshold = RANK[options.level];
-  const format = messageFormatter(options.secrets ?? []);
+  const known = new Set(options.secrets ?? []);
+  let format = messageFormatter([...known]);
   const now = options.now ?? (() => new Date());
   const tag = options.tag === undefined ? "" : `${options.tag} `;
   const write = (level: LogLevel, message: string) => {
@@ -118,6 +125,11 @@ export function createLogger(options: LoggerOptions): Logger {
     warn: (m) => write("warn", m),
     error: (m) => write("error", m),
     enabled: (level) => RANK[level] >= threshold,
+    addSecrets(secrets) {
+      const before = known.size;
+      for (const secret of secrets) if (secret !== "") known.add(secret);
+      if (known.size !== before) format = messageFormatter([...known]);
+    },
   };
 }
 

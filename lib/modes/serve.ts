@@ -8,19 +8,32 @@
 
 import { openCache } from "../cache/open_cache.ts";
 import { createAuthenticator } from "../auth/pipeline.ts";
-import { createReplyPolicy, errorAnswer, replySettingsOf } from "../auth/reply_policy.ts";
-import { SYSTEM_CLOCK } from "../core/clock.ts";
+import {
+  createReplyPolicy,
+  errorAnswer,
+  type ReplyPolicy,
+  replySettingsOf,
+} from "../auth/reply_policy.ts";
+import { type Clock, SYSTEM_CLOCK } from "../core/clock.ts";
 import { type Config, ConfigError } from "../cli/config.ts";
 import { formatDuration } from "../cli/duration.ts";
 import { describeProxy, proxyFor, type ProxySettings } from "../runtime/environment.ts";
 import { startIdleCollector } from "./idle_gc.ts";
 import { fallbackFor } from "../log/log_target.ts";
 import { createLogger, type Logger } from "../log/logger.ts";
-import { createFetchers } from "../api/fetchers.ts";
-import { createRouter, type Route } from "../api/router.ts";
+import { createRotatingFetch, type RotatingFetchers } from "../api/fetchers.ts";
+import { createRotatingRouter, type RotatingRouter } from "../api/rotation.ts";
+import type { Route } from "../api/router.ts";
+import { Metrics } from "../metrics/metrics.ts";
+import { type Exporter, startExporter } from "../metrics/exporter.ts";
+import { NO_RECORDER } from "../metrics/recorder.ts";
 import { type AppendFile, type Runtime, UnsafeLogFile } from "../runtime/mod.ts";
-import { EJABBERD, PROSODY, serve } from "../wire/serve_loop.ts";
+import { EJABBERD, PROSODY, serve, type ServeResult } from "../wire/serve_loop.ts";
+import type { Verdict } from "../wire/protocol.ts";
 import { VERSION } from "../core/version.ts";
+
+/** How often the secret and CA files are checked for a change (off the request path). */
+export const SECRET_CHECK_MS = 1_000;
 
 /** The quiet spell after which an idle copy collects its garbage once (see idle_gc.ts). */
 export const IDLE_GC_MS = 10_000;
@@ -30,6 +43,8 @@ export interface Logging {
   readonly logger: Logger;
   /** Reopens the log file (SIGHUP); a no-op when logging to stderr. */
   readonly reopen: () => void;
+  /** Masks these secrets too from now on (a rotated one); the earlier ones stay masked. */
+  readonly addSecrets: (secrets: readonly string[]) => void;
 }
 
 /**
@@ -66,15 +81,13 @@ export function createLogging(
     if (file !== undefined) return fileLogging(config, runtime, secrets, file, logFile, fallback);
   }
   const level = config.protocol === "prosody" ? "silent" : config.logLevel;
-  return {
-    logger: createLogger({
-      level,
-      sink: (line) => runtime.writeStderr(line),
-      secrets,
-      tag: `xmpp-extauth[${runtime.pid}]`,
-    }),
-    reopen: () => {},
-  };
+  const logger = createLogger({
+    level,
+    sink: (line) => runtime.writeStderr(line),
+    secrets,
+    tag: `xmpp-extauth[${runtime.pid}]`,
+  });
+  return { logger, reopen: () => {}, addSecrets: (more) => logger.addSecrets(more) };
 }
 
 /**
@@ -121,6 +134,7 @@ function fileLogging(
   }
   return {
     logger,
+    addSecrets: (more) => logger.addSecrets(more),
     reopen: () => {
       try {
         out.reopen();
@@ -159,26 +173,76 @@ function logFileError(path: string, error: unknown): ConfigError {
 export async function runServe(config: Config, runtime: Runtime): Promise<number> {
   if (config.protocol === "prosody" && runtime.stdinIsTerminal()) discardRacedQueries(runtime);
   const clock = SYSTEM_CLOCK;
-  const router = await createRouter(config, runtime.readFile, runtime.fileMode);
-  const { logger, reopen } = createLogging(config, runtime, router.secrets);
+  const router = await createRotatingRouter(config, {
+    readFile: runtime.readFile,
+    fileMode: runtime.fileMode,
+    stamp: runtime.fileStamp,
+  }, clock);
+  const { logger, reopen, addSecrets } = createLogging(config, runtime, router.secrets);
   for (const warning of [...config.warnings, ...router.warnings]) logger.warn(warning);
   for (const warning of runtime.environment.warnings) logger.warn(warning);
-  runtime.onSignal("SIGHUP", reopen);
-  const fetchers = createFetchers(config, runtime);
-  const cache = await openCache(config, runtime, logger, clock);
+  const rotating = createRotatingFetch(config, runtime);
+  const watcher = watchSecrets(config, runtime, logger, clock, router, rotating, addSecrets);
+  runtime.onSignal("SIGHUP", () => {
+    reopen();
+    watcher.now();
+  });
+  const metrics = config.metricsFile !== undefined || config.statsIntervalMs > 0
+    ? new Metrics()
+    : undefined;
   const replies = createReplyPolicy(replySettingsOf(config));
   const handle = createAuthenticator({
     router,
-    ...fetchers,
+    ...rotating.fetchers,
     logger,
-    cache,
+    cache: await openCache(config, runtime, logger, clock),
     policy: { timeoutMs: config.timeoutMs, deadlineMs: config.deadlineMs, retries: config.retries },
     breakerFailures: config.breakerFailures,
     breakerCooldownMs: config.breakerCooldownMs,
     replies,
     clock,
+    recorder: metrics ?? NO_RECORDER,
   });
+  const exporter = exportMetrics(config, runtime, logger, clock, metrics);
   logStart(config, runtime, logger, router.routes, errorAnswer(replies.settings));
+  const result = await serveStdin(config, runtime, logger, clock, handle, replies);
+  watcher.stop();
+  exporter?.stop();
+  logger.info(
+    `${result.reason === "eof" ? "stdin closed" : "stdout closed"} after ${result.requests} ` +
+      `request${result.requests === 1 ? "" : "s"}; exiting`,
+  );
+  return 0;
+}
+
+/** The metrics file and the summary line, when the config asks for them. */
+function exportMetrics(
+  config: Config,
+  runtime: Runtime,
+  logger: Logger,
+  clock: Clock,
+  metrics: Metrics | undefined,
+): Exporter | undefined {
+  if (metrics === undefined) return undefined;
+  return startExporter({
+    metrics,
+    runtime,
+    clock,
+    logger,
+    ...(config.metricsFile === undefined ? {} : { file: config.metricsFile }),
+    statsIntervalMs: config.statsIntervalMs,
+  });
+}
+
+/** The serving loop on stdin and stdout, with the idle collector beside it. */
+async function serveStdin(
+  config: Config,
+  runtime: Runtime,
+  logger: Logger,
+  clock: Clock,
+  handle: (payload: Uint8Array) => Promise<Verdict>,
+  replies: ReplyPolicy,
+): Promise<ServeResult> {
   // A heap grown under load shrinks back once requests stop (no collection runs otherwise in
   // an idle process): one full collection per quiet spell of IDLE_GC_MS to twice that.
   const collectGarbage = runtime.collectGarbage;
@@ -197,11 +261,72 @@ export async function runServe(config: Config, runtime: Runtime): Promise<number
     replies,
   });
   idle?.stop();
-  logger.info(
-    `${result.reason === "eof" ? "stdin closed" : "stdout closed"} after ${result.requests} ` +
-      `request${result.requests === 1 ? "" : "s"}; exiting`,
-  );
-  return 0;
+  return result;
+}
+
+/** The check of the secret and CA files: every {@linkcode SECRET_CHECK_MS}, or `now()`. */
+interface SecretWatcher {
+  /** Checks at once, re-reading every file (SIGHUP). */
+  now(): void;
+  stop(): void;
+}
+
+/**
+ * Re-reads the secret and CA files when they change (docs/rotation.md): stamps compared every
+ * {@linkcode SECRET_CHECK_MS} on a timer, never on a request's path; one check at a time.
+ */
+function watchSecrets(
+  config: Config,
+  runtime: Runtime,
+  logger: Logger,
+  clock: Clock,
+  router: RotatingRouter,
+  rotating: RotatingFetchers,
+  addSecrets: (secrets: readonly string[]) => void,
+): SecretWatcher {
+  if (router.files.length === 0 && config.caFile === undefined) {
+    return { now() {}, stop() {} };
+  }
+  let running: Promise<void> | undefined;
+  let again = false;
+  let stopped = false;
+  const check = (force: boolean): Promise<void> => {
+    if (running !== undefined) {
+      // A SIGHUP during a check: one more full check right after it.
+      again ||= force;
+      return running;
+    }
+    rotating.reload({ stamp: runtime.fileStamp, logger, force });
+    running = router.reload({
+      stamp: runtime.fileStamp,
+      readFile: runtime.readFile,
+      fileMode: runtime.fileMode,
+      addSecret: (secret) => addSecrets([secret]),
+      logger,
+      force,
+    }).finally(() => {
+      running = undefined;
+      if (again && !stopped) {
+        again = false;
+        void check(true);
+      }
+    });
+    return running;
+  };
+  let cancel = () => {};
+  const tick = () => {
+    void check(false).finally(() => {
+      if (!stopped) cancel = clock.after(SECRET_CHECK_MS, tick);
+    });
+  };
+  cancel = clock.after(SECRET_CHECK_MS, tick);
+  return {
+    now: () => void check(true),
+    stop() {
+      stopped = true;
+      cancel();
+    },
+  };
 }
 
 /**

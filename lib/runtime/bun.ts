@@ -13,6 +13,7 @@ import { bunFiles } from "./bun/files.ts";
 import { bunHttp } from "./bun/http.ts";
 import { bunProcess } from "./bun/process.ts";
 import { bunStdio, type BunStdioGlobal } from "./bun/stdio.ts";
+import { bunStateFiles } from "./bun/state_files.ts";
 import { bunTerminal } from "./bun/terminal.ts";
 import { connectBun } from "./redis.ts";
 import type { Runtime } from "./types.ts";
@@ -38,6 +39,7 @@ export function createBunRuntime(bun: BunGlobal): Runtime {
     ...bunProcess(environment),
     ...bunStdio(bun),
     ...bunFiles(),
+    ...bunStateFiles(),
     ...bunHttp(environment.proxy),
     ...bunTerminal(bun),
     connectRedis: (options) => connectBun(bun.RedisClient, options),

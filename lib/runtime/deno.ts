@@ -13,6 +13,7 @@ import { loadSqlite } from "./common.ts";
 import { denoFiles } from "./deno/files.ts";
 import { denoHttp } from "./deno/http.ts";
 import { denoProcess } from "./deno/process.ts";
+import { denoStateFiles } from "./deno/state_files.ts";
 import { denoStdio } from "./deno/stdio.ts";
 import { denoTerminal } from "./deno/terminal.ts";
 import { connectNodeRedis } from "./redis.ts";
@@ -35,6 +36,7 @@ export function createDenoRuntime(): Runtime {
     ...denoProcess(D, environment),
     ...denoStdio(D),
     ...denoFiles(D),
+    ...denoStateFiles(D),
     ...denoHttp(D, environment.proxy),
     ...denoTerminal(D),
     connectRedis: connectNodeRedis,

@@ -15,7 +15,16 @@ import type { BunGlobal } from "./bun.ts";
 import type { Runtime } from "./types.ts";
 
 export type { AppendFile, DiscardResult, Runtime, SqliteModule } from "./types.ts";
-export type { Files, Http, Memory, ProcessInfo, Sqlite, Stdio, Terminal } from "./types.ts";
+export type {
+  Files,
+  Http,
+  Memory,
+  ProcessInfo,
+  Sqlite,
+  StateFiles,
+  Stdio,
+  Terminal,
+} from "./types.ts";
 export type { RedisConnection, RedisConnectOptions } from "./types.ts";
 export type { OpenLogOptions } from "./types.ts";
 export { UnsafeLogFile } from "./log_file.ts";

@@ -117,6 +117,24 @@ export interface Sqlite {
   loadSqlite(): Promise<SqliteModule>;
 }
 
+/** Files watched for a change and files written whole: rotated secrets, the metrics file. */
+export interface StateFiles {
+  /**
+   * What identifies a file's content without reading it (device, inode, size, modification
+   * time of what the path leads to), or undefined when it cannot be stat'ed: how a rotated
+   * secret file is seen (`atomic_file.ts`).
+   */
+  fileStamp(path: string): string | undefined;
+  /** Writes a file whole or not at all: a temporary file, then a rename (`atomic_file.ts`). */
+  writeAtomic(path: string, text: string): void;
+  /** The names in a folder. */
+  listFolder(path: string): string[];
+  /** Removes a file; a missing one is no error. */
+  removeFile(path: string): void;
+  /** Whether a process of this pid runs (true where that cannot be told). */
+  processAlive(pid: number): boolean;
+}
+
 /** The garbage collector, where the runtime lets programs run it. */
 export interface Memory {
   /**
@@ -130,7 +148,8 @@ export interface Memory {
  * What the program needs from the runtime: every capability. A function that needs one
  * takes that one (or a `Pick` of it), so that a test fakes only what it replaces.
  */
-export interface Runtime extends ProcessInfo, Stdio, Files, Http, Terminal, Sqlite, Redis, Memory {}
+export interface Runtime
+  extends ProcessInfo, Stdio, Files, StateFiles, Http, Terminal, Sqlite, Redis, Memory {}
 
 /** How a log file may be opened, see `openLogFile` (log_file.ts). */
 export interface OpenLogOptions {
