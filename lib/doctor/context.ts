@@ -82,3 +82,14 @@ export function foldersAbove(path: string): string[] {
   }
   return out;
 }
+
+/** The first executable `name` in `path` (a PATH value), or undefined; `name` with a slash is itself. */
+export function whichIn(system: System, name: string, path: string): string | undefined {
+  const candidates = name.includes("/")
+    ? [name]
+    : path.split(":").map((d) => `${d || "."}/${name}`);
+  return candidates.find((p) => {
+    const stat = system.statPath(p);
+    return stat !== undefined && stat.isFile && (stat.mode & 0o111) !== 0;
+  });
+}

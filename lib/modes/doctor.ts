@@ -11,6 +11,7 @@ import type { DoctorCommand } from "../cli/doctor_args.ts";
 import { DOCTOR_USAGE } from "../cli/doctor_args.ts";
 import { ENV_PREFIX, SECRET_ENV } from "../cli/options.ts";
 import { exitCode, jsonText, textLines } from "../doctor/findings.ts";
+import type { Report } from "../doctor/findings.ts";
 import { messageFormatter } from "../log/logger.ts";
 import type { Runtime } from "../runtime/mod.ts";
 
@@ -30,8 +31,17 @@ export async function runDoctor(
   }
   const system = await import("../runtime/system.ts");
   const request = command.request;
-  const { doctorEjabberd } = await import("../doctor/ejabberd.ts");
-  const report = await doctorEjabberd(request, runtime, system);
+  let report: Report;
+  if (request.prosodyConfig !== undefined || request.prosodyWrapper !== undefined) {
+    const { doctorProsody } = await import("../doctor/prosody.ts");
+    report = await doctorProsody(request, runtime, system);
+  } else if (request.mongooseimConfig !== undefined) {
+    const { doctorMongooseim } = await import("../doctor/mongooseim.ts");
+    report = await doctorMongooseim(request.mongooseimConfig, request, runtime, system);
+  } else {
+    const { doctorEjabberd } = await import("../doctor/ejabberd.ts");
+    report = await doctorEjabberd(request, runtime, system);
+  }
   // Secrets the doctor itself could see: those in its own environment (never printed anyway).
   const format = messageFormatter(SECRET_ENV.map(([v]) => runtime.env(ENV_PREFIX + v)));
   if (command.json) print(jsonText(report, format));
