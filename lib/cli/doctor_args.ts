@@ -38,6 +38,18 @@ export type DoctorCommand =
     readonly json: boolean;
   };
 
+/** Every option of `doctor` (for the docs' check that each --option named exists). */
+export const DOCTOR_OPTION_NAMES: readonly string[] = [
+  "ejabberd-config",
+  "prosody-config",
+  "prosody-wrapper",
+  "mongooseim-config",
+  "user",
+  "json",
+  "help",
+  "probe-cache",
+];
+
 const SERVER_OPTIONS = [
   ["ejabberd-config", "ejabberdConfig"],
   ["prosody-config", "prosodyConfig"],

@@ -12,12 +12,20 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { type Api, startApi } from "../helpers/api_server.ts";
 import { redisMissing, type RedisServer, startRedis } from "../helpers/redis_server.ts";
-import { runExtauth, type Runner, runners, type RunResult } from "../helpers/spawn.ts";
+import { REPO_ROOT, runExtauth, type Runner, runners, type RunResult } from "../helpers/spawn.ts";
 
 const T = { timeout: 120_000 };
 const TOKEN = "Doc-Srv-7719-leakcheck";
@@ -66,6 +74,15 @@ function base(user: { uid: number; gid: number }) {
 /** The `mark check [host]` of each line. */
 function shape(text: string): string[] {
   return text.split("\n").filter((l) => /^[✓!✗] /.test(l)).map((l) => l.split(":")[0]!);
+}
+
+/** The shape of docs/doctor.md's sample under `## SECTION`. */
+function docSample(section: string): string[] {
+  const doc = readFileSync(join(REPO_ROOT, "docs", "doctor.md"), "utf8");
+  const text = new RegExp(`\n## ${section}\n[\\s\\S]*?\`\`\`text\n([\\s\\S]*?)\`\`\``).exec(doc)
+    ?.[1];
+  assert.ok(text !== undefined, `no sample under ## ${section}`);
+  return shape(text);
 }
 
 function line(r: RunResult, prefix: string): string {
@@ -195,6 +212,7 @@ function prosodySuite(runner: Runner) {
         `✓ module: ${d.dir}/plugins/mod_auth_external_insecure.lua (plugin_paths)`,
       );
       assert.match(r.stdoutText, /^15 checks: 15 ✓, 0 !, 0 ✗$/m);
+      assert.deepEqual(docSample("Prosody"), shape(r.stdoutText));
     });
 
     it("refuses an external_auth_command with arguments (no shell)", T, async () => {
@@ -318,6 +336,7 @@ function mongooseimSuite(runner: Runner) {
         "✓ pool",
       ]);
       assert.equal(line(r, "✓ deadline"), "✓ deadline: 8s, inside MongooseIM's 10 s call timeout");
+      assert.deepEqual(docSample("MongooseIM"), shape(r.stdoutText));
       assert.match(
         line(r, "✓ pool"),
         /^✓ pool: 3 processes \(\[auth\.external\]: 3; instances, default 1\)/,
