@@ -25,10 +25,6 @@ async function main(): Promise<number> {
   if (runtime.environment.refusal !== undefined) {
     throw new ConfigError(runtime.environment.refusal);
   }
-  if (runtime.args()[0] === "doctor") {
-    const { runDoctor } = await import("./lib/modes/doctor.ts");
-    return await runDoctor(runtime.args().slice(1), runtime, console.log);
-  }
   const command = parseCommand({
     args: runtime.args(),
     env: runtime.env,
@@ -54,6 +50,10 @@ async function main(): Promise<number> {
     case "check": {
       const { runCheck } = await import("./lib/modes/check.ts");
       return await runCheck(command.config, command, runtime, console.log);
+    }
+    case "doctor": {
+      const { runDoctor } = await import("./lib/modes/doctor.ts");
+      return await runDoctor(command, runtime, console.log);
     }
     case "serve": {
       const { runServe } = await import("./lib/modes/serve.ts");
@@ -84,8 +84,8 @@ try {
   }
   if (error instanceof ConfigError) {
     runtime.writeStderr(`xmpp-extauth: ${error.message}\n`);
-    // doctor's own usage errors belong to whoever ran it, not to ejabberd's log.
-    if (runtime.args()[0] !== "doctor") {
+    // doctor's own usage errors belong to whoever ran it, not to the server's log.
+    if (early.mode !== "doctor") {
       const target = {
         logFile: early.setting("log-file"),
         mayFallBack: early.mode !== "check" && early.mode !== "self-test",

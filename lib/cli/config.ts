@@ -16,7 +16,8 @@ import { type ConfigFile, readConfigFile, readDomains } from "./config_file.ts";
 import type { ContractName } from "../api/contracts.ts";
 import type { RouteConfig, RoutingConfig } from "../api/route_config.ts";
 import { formatDuration } from "./duration.ts";
-import { modeOf } from "./early_args.ts";
+import { type DoctorCommand, parseDoctorArgs } from "./doctor_args.ts";
+import { modeOf, readEarlyArgs } from "./early_args.ts";
 import { type Flags, parseFlags } from "./flags.ts";
 import type { LogLevel } from "../log/logger.ts";
 import { isOperation, type Operation, OPERATION_LIST } from "../core/operations.ts";
@@ -84,7 +85,8 @@ export type Command =
     readonly user: string;
     readonly server: string;
   }
-  | { readonly kind: "self-test" };
+  | { readonly kind: "self-test" }
+  | DoctorCommand;
 
 /** Where option values come from besides the command line. */
 export interface ConfigSources {
@@ -118,6 +120,13 @@ const MONGOOSEIM_LIMIT_MS = 10_000;
  * ```
  */
 export function parseCommand(sources: ConfigSources): Command {
+  // doctor's options are its own: read them before the serving options could refuse them.
+  if (readEarlyArgs(sources.args).mode === "doctor") {
+    if (sources.args[0] !== "doctor") {
+      fail("doctor comes first, with its own options only: xmpp-extauth doctor --help");
+    }
+    return parseDoctorArgs(sources.args.slice(1));
+  }
   const { flags, positionals } = parseFlags(sources.args);
   const mode = modeOf(flags, positionals);
   if (mode === "help" || mode === "version") return { kind: mode };

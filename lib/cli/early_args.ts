@@ -11,8 +11,9 @@
  *   flag, as `flags.ts` does), so a value is never read as the subcommand or
  *   a flag (`--log-file check` is a log file, not the `check` command);
  * - options end at `--`; what follows is positional;
- * - the mode: `--help`, else `--version`, else `check` as the first positional
- *   (with `--self-test`: the self-test), else serve. {@linkcode modeOf} is the
+ * - the mode: `doctor` as the first positional, else `--help`, else
+ *   `--version`, else `check` as the first positional (with `--self-test`:
+ *   the self-test), else serve. {@linkcode modeOf} is the
  *   one place that order lives; `parseCommand` uses it too.
  *
  * An option this program does not know is skipped on its own: it takes no
@@ -27,12 +28,13 @@ import { envName, isKnownOption, OPTIONS, type Raw, SPEC_BY_NAME } from "./optio
 export const MODE_FLAGS: readonly string[] = ["help", "version", "self-test"];
 
 /** What a command line asks the program to do. */
-export type Mode = "help" | "version" | "self-test" | "check" | "serve";
+export type Mode = "help" | "version" | "self-test" | "check" | "doctor" | "serve";
 
 /**
- * The mode of a parsed command line: `--help`, else `--version`, else
- * `check` first among the positionals (with `--self-test`: `self-test`), else
- * `serve`. Whether the rest fits the mode (`serve` takes no positionals,
+ * The mode of a parsed command line: `doctor` first among the positionals
+ * (its options, `--help` included, are its own), else `--help`, else
+ * `--version`, else `check` first among the positionals (with `--self-test`:
+ * `self-test`), else `serve`. Whether the rest fits the mode (`serve` takes no positionals,
  * `--self-test` belongs to `check`) is the strict parser's to judge.
  *
  * @example The order of the modes
@@ -44,12 +46,14 @@ export type Mode = "help" | "version" | "self-test" | "check" | "serve";
  * assert.equal(modeOf({ "self-test": true }, ["check"]), "self-test");
  * assert.equal(modeOf({}, ["check", "auth"]), "check");
  * assert.equal(modeOf({ "self-test": true }, []), "serve");
+ * assert.equal(modeOf({ help: true }, ["doctor"]), "doctor");
  * ```
  */
 export function modeOf(
   flags: Readonly<Record<string, Raw>>,
   positionals: readonly string[],
 ): Mode {
+  if (positionals[0] === "doctor") return "doctor";
   if (flags.help) return "help";
   if (flags.version) return "version";
   if (positionals[0] !== "check") return "serve";

@@ -1,13 +1,12 @@
 /**
  * One result of `doctor` and how results are shown: a line per check (✓ / ! / ✗) with the fix
- * in words and the command to run, or the JSON for scripts. Every line is masked and escaped
- * as log lines are.
+ * in words and the command to run, or the JSON for scripts. Every line goes through the
+ * logger's `messageFormatter`: masked and escaped as log lines are.
  *
  * @module
  */
 
-import { sanitize } from "../log/sanitize.ts";
-import type { Mask } from "../log/mask.ts";
+import type { MessageFormatter } from "../log/logger.ts";
 
 /** ok ✓, warn ! (works, but a site can break), fail ✗ (does not work as ejabberd runs it). */
 export type Status = "ok" | "warn" | "fail";
@@ -28,7 +27,7 @@ export interface Finding {
 
 /** What `doctor` found, with what it looked at. */
 export interface Report {
-  readonly server: "ejabberd";
+  readonly server: "ejabberd" | "prosody" | "mongooseim";
   readonly config: string;
   readonly files: readonly string[];
   readonly user?: { readonly name: string; readonly uid: number; readonly gid: number };
@@ -72,7 +71,7 @@ function counts(findings: readonly Finding[]): Record<Status, number> {
  * ]);
  * ```
  */
-export function textLines(report: Report, mask: Mask): string[] {
+export function textLines(report: Report, format: MessageFormatter): string[] {
   const out: string[] = [];
   const user = report.user === undefined
     ? "no user"
@@ -86,12 +85,15 @@ export function textLines(report: Report, mask: Mask): string[] {
   const c = counts(report.findings);
   const n = report.findings.length;
   out.push(`${n} check${n === 1 ? "" : "s"}: ${c.ok} ✓, ${c.warn} !, ${c.fail} ✗`);
-  return out.map((line) => sanitize(mask(line)));
+  return out.map(format);
 }
 
-/** The report as one JSON document (`--json`). */
-export function jsonText(report: Report, mask: Mask): string {
-  return mask(JSON.stringify(
+/**
+ * The report as one JSON document (`--json`), each of its lines through the formatter (JSON
+ * has already escaped every control character inside a string, so only masking changes them).
+ */
+export function jsonText(report: Report, format: MessageFormatter): string {
+  const json = JSON.stringify(
     {
       ok: exitCode(report) === 0,
       server: report.server,
@@ -104,5 +106,6 @@ export function jsonText(report: Report, mask: Mask): string {
     },
     null,
     2,
-  ));
+  );
+  return json.split("\n").map(format).join("\n");
 }

@@ -1,65 +1,50 @@
 /**
- * `xmpp-extauth doctor [--ejabberd-config FILE] [--user NAME] [--json]`: checks the deployment
- * as ejabberd will run it (see docs/doctor.md). Loaded only when asked for, with the YAML
- * library and the system probes it needs.
+ * `xmpp-extauth doctor`: checks a deployment as its server will run the program (see
+ * docs/doctor.md): ejabberd's (the default), Prosody's (`--prosody-config`,
+ * `--prosody-wrapper`) or MongooseIM's (`--mongooseim-config`). Loaded only when asked for,
+ * with the configuration readers and the system probes it needs.
  *
  * @module
  */
 
-import { parseArgs } from "node:util";
-import { fail } from "../core/config_error.ts";
-import { createMask } from "../log/mask.ts";
-import type { Runtime } from "../runtime/mod.ts";
-import { doctorEjabberd } from "../doctor/ejabberd.ts";
-import { exitCode, jsonText, textLines } from "../doctor/findings.ts";
+import type { DoctorCommand } from "../cli/doctor_args.ts";
+import { DOCTOR_USAGE } from "../cli/doctor_args.ts";
 import { ENV_PREFIX, SECRET_ENV } from "../cli/options.ts";
+import { exitCode, jsonText, textLines } from "../doctor/findings.ts";
+import type { Report } from "../doctor/findings.ts";
+import { messageFormatter } from "../log/logger.ts";
+import type { Runtime } from "../runtime/mod.ts";
 
-/** `doctor --help`. */
-export const DOCTOR_USAGE =
-  "Usage: xmpp-extauth doctor [--ejabberd-config FILE] [--user NAME] [--json]\n" +
-  "  checks every extauth_program of ejabberd's configuration as ejabberd's user runs it;\n" +
-  "  exit 0 when no check failed (✗), 1 when one did, 2 on bad usage";
-
-/** Runs `doctor` with its arguments (after `doctor`); returns the exit code. */
+/** Runs `doctor`; returns the exit code. */
 export async function runDoctor(
-  args: readonly string[],
+  command: DoctorCommand,
   runtime: Runtime,
   print: (line: string) => void,
 ): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: [...args],
-      strict: true,
-      allowPositionals: false,
-      options: {
-        "ejabberd-config": { type: "string" },
-        user: { type: "string" },
-        json: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-    }));
-  } catch (error) {
-    fail(`doctor: ${(error as Error).message.split("\n")[0]} (${DOCTOR_USAGE.split("\n")[0]})`);
-  }
-  if (values.help) {
+  if (command.help) {
     print(DOCTOR_USAGE);
     return 0;
   }
+  if ("probeCache" in command) {
+    const { probeCache } = await import("../doctor/cache_probe.ts");
+    return await probeCache(command.probeCache, runtime, print);
+  }
   const system = await import("../runtime/system.ts");
-  const report = await doctorEjabberd(
-    {
-      ...(values["ejabberd-config"] === undefined
-        ? {}
-        : { ejabberdConfig: values["ejabberd-config"] }),
-      ...(values.user === undefined ? {} : { user: values.user }),
-    },
-    runtime,
-    system,
-  );
+  const request = command.request;
+  let report: Report;
+  if (request.prosodyConfig !== undefined || request.prosodyWrapper !== undefined) {
+    const { doctorProsody } = await import("../doctor/prosody.ts");
+    report = await doctorProsody(request, runtime, system);
+  } else if (request.mongooseimConfig !== undefined) {
+    const { doctorMongooseim } = await import("../doctor/mongooseim.ts");
+    report = await doctorMongooseim(request.mongooseimConfig, request, runtime, system);
+  } else {
+    const { doctorEjabberd } = await import("../doctor/ejabberd.ts");
+    report = await doctorEjabberd(request, runtime, system);
+  }
   // Secrets the doctor itself could see: those in its own environment (never printed anyway).
-  const mask = createMask(SECRET_ENV.map(([v]) => runtime.env(ENV_PREFIX + v)));
-  if (values.json) print(jsonText(report, mask));
-  else for (const line of textLines(report, mask)) print(line);
+  const format = messageFormatter(SECRET_ENV.map(([v]) => runtime.env(ENV_PREFIX + v)));
+  if (command.json) print(jsonText(report, format));
+  else for (const line of textLines(report, format)) print(line);
   return exitCode(report);
 }
