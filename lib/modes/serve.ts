@@ -9,7 +9,7 @@
 import { openCache } from "../cache/open_cache.ts";
 import { createAuthenticator } from "../auth/pipeline.ts";
 import { createReplyPolicy, errorAnswer, replySettingsOf } from "../auth/reply_policy.ts";
-import { type Clock, SYSTEM_CLOCK } from "../core/clock.ts";
+import { SYSTEM_CLOCK } from "../core/clock.ts";
 import { type Config, ConfigError } from "../cli/config.ts";
 import { formatDuration } from "../cli/duration.ts";
 import { describeProxy, proxyFor, type ProxySettings } from "../runtime/environment.ts";
