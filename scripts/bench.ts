@@ -60,7 +60,10 @@ import {
   machineText,
   markdownTable,
   type Report,
-  targetTable,
+  type Row,
+  type RunResult,
+  summarizeTargets,
+  targetLines,
 } from "./bench/report.ts";
 import { loadavg, median } from "./bench/stats.ts";
 
@@ -124,7 +127,7 @@ async function main(argv: string[]): Promise<void> {
   const { checkA, checkB } = checkpoints(o, o.requests);
   const report: Report = {
     tool: "xmpp-extauth bench",
-    version: 2,
+    version: 3,
     date: new Date().toISOString(),
     command,
     machine,
@@ -138,6 +141,7 @@ async function main(argv: string[]): Promise<void> {
       logLevel: o.logLevel,
       bridgeArgs: o.bridgeArgs,
       pythonRequests: o.pythonRequests,
+      runs: o.runs,
       copies: o.copies,
       copyRequests: o.copyRequests,
       idleWaitSeconds: o.idleWaitSeconds,
@@ -157,6 +161,7 @@ async function main(argv: string[]): Promise<void> {
     rows: [],
     copies: [],
     targets: [],
+    runs: [],
   };
   const tmp = mkdtempSync(join(tmpdir(), "xmpp-extauth-bench-"));
   const { url, child: server } = await startServer(o.server);
@@ -164,53 +169,6 @@ async function main(argv: string[]): Promise<void> {
   const t = (n: number) => fmtInt(n);
 
   try {
-    const limits: Record<string, number> = {};
-    if (o.only.has("limit")) {
-      log(`limit: fetch in this process (Deno), ${t(o.requests)} requests …`);
-      const l = await fetchLimit(url, o.requests, o.warmup);
-      limits.deno = l.latency.p50Us;
-      report.rows.push({
-        name: `limit: fetch, Deno ${machine.deno}`,
-        kind: "limit",
-        client: "fetch (keep-alive) in the benchmark process",
-        available: true,
-        limit: l,
-      });
-    }
-    if (o.only.has("bun-limit")) {
-      log(`limit: fetch in a Bun process, ${t(o.requests)} requests …`);
-      const l = await childFetchLimit(["bun"], url, o.requests, o.warmup);
-      limits.bun = l.latency.p50Us;
-      report.rows.push({
-        name: `limit: fetch, Bun ${machine.bun}`,
-        kind: "limit",
-        client: "fetch (keep-alive) in a Bun child process",
-        available: true,
-        limit: l,
-      });
-    }
-    if (o.only.has("curl")) {
-      log(`limit: curl, ${t(o.requests)} requests …`);
-      const available = (await which("curl")) !== undefined;
-      report.rows.push(
-        available
-          ? {
-            name: `limit: ${machine.curl} (C)`,
-            kind: "limit",
-            client: "one curl process, requests in sequence over one kept-alive connection",
-            available: true,
-            limit: await curlLimit(url, o.requests),
-          }
-          : {
-            name: "limit: curl",
-            kind: "limit",
-            client: "curl",
-            available: false,
-            why: "curl not found",
-          },
-      );
-    }
-
     {
       const floor: BridgeSpec = {
         name: "spawn floor",
@@ -254,13 +212,19 @@ async function main(argv: string[]): Promise<void> {
         specs.push({ name, why: `bun build --compile failed: ${built.out.slice(0, 200)}` });
       } else {
         const restartEnv = Object.entries(RESTART_ENV).map(([k, v]) => `${k}=${v}`);
+        const argv = ["env", ...restartEnv, floorBinary, "--url", url];
         specs.push({
           name,
-          argv: ["env", ...restartEnv, floorBinary, "--url", url],
+          argv,
           exe: floorBinary,
           runtime: "bun",
           reference: true,
+          // Started as ejabberd starts ours: without RESTART_ENV, restarting itself to set it.
+          restartArgv: [floorBinary, "--url", url, "--restart"],
         });
+        if (o.only.has("copies")) {
+          copySpecs.push({ name: "floor bridge (least Bun bridge)", argv, reference: true });
+        }
       }
     }
     if (o.only.has("python") || o.only.has("copies")) {
@@ -356,49 +320,107 @@ async function main(argv: string[]): Promise<void> {
       specs.push({ name: e.name, argv: argvE, exe, runtime });
     }
 
-    for (const spec of specs) {
-      if (!("argv" in spec)) {
-        report.rows.push({
-          name: spec.name,
-          kind: "bridge",
-          client: "",
-          available: false,
-          why: spec.why,
+    for (let n = 1; n <= o.runs; n++) {
+      if (o.runs > 1) log(`run ${n} of ${o.runs}`);
+      const rows: Row[] = [];
+      const copies: RunResult["copies"] = [];
+      const limits: Record<string, number> = {};
+      if (o.only.has("limit")) {
+        log(`limit: fetch in this process (Deno), ${t(o.requests)} requests …`);
+        const l = await fetchLimit(url, o.requests, o.warmup);
+        limits.deno = l.latency.p50Us;
+        rows.push({
+          name: `limit: fetch, Deno ${machine.deno}`,
+          kind: "limit",
+          client: "fetch (keep-alive) in the benchmark process",
+          available: true,
+          limit: l,
         });
-        continue;
       }
-      log(`${spec.name}: ${t(spec.requests ?? o.requests)} requests …`);
-      const x = await benchBridge(spec, o, server);
-      const base = spec.runtime === "other" ? undefined : limits[spec.runtime];
-      report.rows.push({
-        name: spec.name,
-        kind: spec.reference === true
-          ? "reference"
-          : spec.baseline === true
-          ? "baseline"
-          : "bridge",
-        client: spec.argv.map((s) => s === url ? "URL" : s).join(" "),
-        available: true,
-        bridge: x,
-        ...(base !== undefined
-          ? { ownCostP50Us: x.latency.p50Us - base, ownCostBase: `fetch, ${spec.runtime}` }
-          : {}),
-      });
-    }
-    if (copySpecs.length > 0) {
-      const results = await benchCopies(copySpecs, {
-        copies: o.copies,
-        requestsEach: o.copyRequests,
-        idleWaitSeconds: o.idleWaitSeconds,
-        log,
-      });
-      copySpecs.forEach((spec, i) => {
-        report.copies.push({
-          name: spec.name,
-          baseline: spec.baseline === true,
-          result: results[i]!,
+      if (o.only.has("bun-limit")) {
+        log(`limit: fetch in a Bun process, ${t(o.requests)} requests …`);
+        const l = await childFetchLimit(["bun"], url, o.requests, o.warmup);
+        limits.bun = l.latency.p50Us;
+        rows.push({
+          name: `limit: fetch, Bun ${machine.bun}`,
+          kind: "limit",
+          client: "fetch (keep-alive) in a Bun child process",
+          available: true,
+          limit: l,
         });
-      });
+      }
+      if (o.only.has("curl")) {
+        log(`limit: curl, ${t(o.requests)} requests …`);
+        const available = (await which("curl")) !== undefined;
+        rows.push(
+          available
+            ? {
+              name: `limit: ${machine.curl} (C)`,
+              kind: "limit",
+              client: "one curl process, requests in sequence over one kept-alive connection",
+              available: true,
+              limit: await curlLimit(url, o.requests),
+            }
+            : {
+              name: "limit: curl",
+              kind: "limit",
+              client: "curl",
+              available: false,
+              why: "curl not found",
+            },
+        );
+      }
+
+      for (const spec of specs) {
+        if (!("argv" in spec)) {
+          rows.push({
+            name: spec.name,
+            kind: "bridge",
+            client: "",
+            available: false,
+            why: spec.why,
+          });
+          continue;
+        }
+        log(`${spec.name}: ${t(spec.requests ?? o.requests)} requests …`);
+        const x = await benchBridge(spec, o, server);
+        const base = spec.runtime === "other" ? undefined : limits[spec.runtime];
+        rows.push({
+          name: spec.name,
+          kind: spec.reference === true
+            ? "reference"
+            : spec.baseline === true
+            ? "baseline"
+            : "bridge",
+          client: spec.argv.map((s) => s === url ? "URL" : s).join(" "),
+          available: true,
+          bridge: x,
+          ...(base !== undefined
+            ? { ownCostP50Us: x.latency.p50Us - base, ownCostBase: `fetch, ${spec.runtime}` }
+            : {}),
+        });
+      }
+      if (copySpecs.length > 0) {
+        const results = await benchCopies(copySpecs, {
+          copies: o.copies,
+          requestsEach: o.copyRequests,
+          idleWaitSeconds: o.idleWaitSeconds,
+          log,
+        });
+        copySpecs.forEach((spec, i) => {
+          copies.push({
+            name: spec.name,
+            baseline: spec.baseline === true,
+            ...(spec.reference === true ? { reference: true } : {}),
+            result: results[i]!,
+          });
+        });
+      }
+      const result: RunResult = { rows, copies, targets: [] };
+      result.targets = checkTargets(result, report.settings);
+      report.runs.push(result);
+      report.rows = rows;
+      report.copies = copies;
     }
   } finally {
     server.stdin?.end();
@@ -407,16 +429,22 @@ async function main(argv: string[]): Promise<void> {
   }
 
   machine.loadAfter = loadavg();
-  report.targets = checkTargets(report);
+  report.targets = summarizeTargets(report.runs.map((r) => r.targets));
   const text = [
-    markdownTable(report),
-    "",
-    ...(report.copies.length > 0 ? [copiesTable(report), ""] : []),
+    ...report.runs.flatMap((r, i) => [
+      ...(report.runs.length > 1 ? [`Run ${i + 1} of ${report.runs.length}:`, ""] : []),
+      markdownTable({ ...report, rows: r.rows }),
+      "",
+      ...(r.copies.length > 0 ? [copiesTable({ ...report, copies: r.copies }), ""] : []),
+    ]),
     machineText(report),
     "",
-    "Targets:",
+    `Targets (medians over ${report.runs.length} run${report.runs.length > 1 ? "s" : ""}; ` +
+    "each bound from the same run's floor row):",
     "",
-    report.targets.length > 0 ? targetTable(report.targets) : "(no bridge measured)",
+    report.targets.length > 0
+      ? targetLines(report.targets, report.runs.length)
+      : "(no bridge measured)",
   ].join("\n");
   process.stdout.write(text + "\n");
   if (o.json !== undefined) {

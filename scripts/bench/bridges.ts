@@ -25,6 +25,11 @@ export interface BridgeSpec {
   requests?: number;
   /** The Python port: measured against, not held to the targets. */
   baseline?: boolean;
+  /**
+   * The same program started so that it restarts itself once as the shipped executable does
+   * (the floor bridge's `--restart`): its spawn → first reply is timed too, interleaved.
+   */
+  restartArgv?: string[];
 }
 
 export interface BridgeResult {
@@ -32,6 +37,9 @@ export interface BridgeResult {
   rps: number;
   spawnMs: number[];
   spawnP50Ms: number;
+  /** Spawn → first reply of `restartArgv`, when the spec has one. */
+  spawnRestartMs?: number[];
+  spawnRestartP50Ms?: number;
   exitOnEofMs: number;
   exitedOnEof: boolean;
   rssStartKiB: number;
@@ -100,10 +108,16 @@ export async function benchBridge(
   await timeSpawn(spec, first);
   const spawnMs: number[] = [];
   const exits: number[] = [];
+  const restarted = spec.restartArgv === undefined
+    ? undefined
+    : { ...spec, argv: spec.restartArgv };
+  if (restarted !== undefined) await timeSpawn(restarted, first);
+  const spawnRestartMs: number[] = [];
   for (let r = 0; r < o.spawnRuns; r++) {
     const t = await timeSpawn(spec, first);
     spawnMs.push(t.ms);
     exits.push(t.exit);
+    if (restarted !== undefined) spawnRestartMs.push((await timeSpawn(restarted, first)).ms);
   }
 
   const b = new Bridge(spec.argv);
@@ -185,6 +199,9 @@ export async function benchBridge(
     rps: (n * 1000) / elapsed,
     spawnMs,
     spawnP50Ms: median(spawnMs),
+    ...(restarted === undefined
+      ? {}
+      : { spawnRestartMs, spawnRestartP50Ms: median(spawnRestartMs) }),
     exitOnEofMs: median(exits),
     exitedOnEof: true,
     rssStartKiB: rssStart,

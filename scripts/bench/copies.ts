@@ -18,6 +18,8 @@ export interface CopiesSpec {
   argv: string[];
   /** The Python port: measured against, not held to the targets. */
   baseline?: boolean;
+  /** The floor bridge: what ours is held to. */
+  reference?: boolean;
 }
 
 /** Summed memory of all copies at one moment, in KiB. */
@@ -66,8 +68,8 @@ async function ask(name: string, b: Bridge, c: Case): Promise<void> {
  * Starts `copies` processes of every spec, and measures them idle, after `requestsEach`
  * requests each (all copies of a group loaded at once, one request in flight per copy, as
  * ejabberd's round-robin pool under load), and `idleWaitSeconds` after the last group's load.
- * Groups are loaded one after another, baselines first, so that the last group measured (ours)
- * waits exactly `idleWaitSeconds`.
+ * Groups are loaded one after another, baselines first, then references (the floor bridge), so
+ * that the last group measured (ours) waits exactly `idleWaitSeconds`.
  */
 export async function benchCopies(
   specs: readonly CopiesSpec[],
@@ -75,9 +77,9 @@ export async function benchCopies(
 ): Promise<CopiesResult[]> {
   const cases = buildCases(CASES);
   const first = cases[0] as Case;
-  const order = [...specs.keys()].sort((a, b) =>
-    Number(specs[b]!.baseline === true) - Number(specs[a]!.baseline === true)
-  );
+  const rank = (spec: CopiesSpec): number =>
+    spec.baseline === true ? 2 : spec.reference === true ? 1 : 0;
+  const order = [...specs.keys()].sort((a, b) => rank(specs[b]!) - rank(specs[a]!));
   const groups = specs.map((spec) =>
     Array.from({ length: options.copies }, () => new Bridge(spec.argv))
   );

@@ -4,7 +4,10 @@
  * 4-byte reply with `writeSync`. No validation, no timeout, no retries, no logging, no masking:
  * not a program to run, only the floor that Bun's stdin stream and `fetch` set for any bridge
  * built on them. The benchmark compiles it with the release's flags and runs it with the JIT
- * settings the shipped executable restarts itself with (`RESTART_ENV`, lib/runtime/jit.ts).
+ * settings the shipped executable restarts itself with (`RESTART_ENV`, lib/runtime/jit.ts):
+ * given in its environment (one start of the runtime), or, with `--restart`, set by the same
+ * bare `execve` restart the shipped executable makes (two starts, as ours): the floor of
+ * "spawn → first reply" with the restart.
  *
  * ```sh
  * bun scripts/bench/floor_bridge.ts --url http://127.0.0.1:PORT   # the benchmark's API
@@ -15,6 +18,19 @@
 
 import { writeSync } from "node:fs";
 import process from "node:process";
+import { RESTART_ENV } from "../../lib/runtime/jit.ts";
+
+if (process.argv.includes("--restart") && process.env.BUN_JSC_useJIT === undefined) {
+  // The shipped executable's restart without its checks (lib/runtime/jit.ts): same file, same
+  // arguments (a compiled executable's own follow argv[1]), RESTART_ENV added.
+  const execve = (process as unknown as {
+    execve: (file: string, args: string[], env: Record<string, string | undefined>) => never;
+  }).execve;
+  execve.call(process, process.execPath, [process.argv0, ...process.argv.slice(2)], {
+    ...RESTART_ENV,
+    ...process.env,
+  });
+}
 
 const url = process.argv[process.argv.indexOf("--url") + 1] ?? "";
 const decoder = new TextDecoder();

@@ -17,6 +17,8 @@ export const HELP = `Usage: deno task bench [options]
   --requests N          requests per bridge and per limit client (default 200,000;
                         memory is sampled after 100,000 and 200,000)
   --warmup N            requests sent before latencies are recorded (default 2% of N, max 5,000)
+  --runs N              repeat the whole measurement N times (default 3): every target is met
+                        or missed on the median of the runs, and printed with its spread
   --spawn-runs N        how often to time spawn-to-first-reply (default 10; --quick 3)
   --python-requests N   requests for the Python port's row (default 3,000; it is slow)
   --copies N            copies in the "16 copies" rows (default 16)
@@ -72,6 +74,7 @@ export interface Options {
   quick: boolean;
   requests: number;
   warmup: number;
+  runs: number;
   spawnRuns: number;
   pythonRequests: number;
   copies: number;
@@ -126,6 +129,7 @@ export function parseOptions(args: string[]): Options {
       quick: { type: "boolean", default: false },
       requests: { type: "string" },
       warmup: { type: "string" },
+      runs: { type: "string" },
       "spawn-runs": { type: "string" },
       "python-requests": { type: "string" },
       copies: { type: "string" },
@@ -178,6 +182,7 @@ export function parseOptions(args: string[]): Options {
     quick,
     requests,
     warmup: count("warmup", values.warmup) ?? Math.min(5_000, Math.floor(requests / 50)),
+    runs: count("runs", values.runs, 1) ?? 3,
     spawnRuns: count("spawn-runs", values["spawn-runs"], 1) ?? (quick ? 3 : 10),
     pythonRequests: count("python-requests", values["python-requests"], 2) ??
       (quick ? 1_000 : 3_000),

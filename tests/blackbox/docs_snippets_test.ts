@@ -433,6 +433,8 @@ const FOREIGN = new Set([
   "python-requests",
   "idle-wait",
   "no-pin",
+  "runs",
+  "restart",
   "compiler",
   "targets",
   "port",
