@@ -20,21 +20,9 @@ BACKUP=/etc/ejabberd/ejabberd.yml.xmpp-extauth-e2e.orig
 EJ_LOG=/var/log/ejabberd/ejabberd.log
 PY=/usr/bin/python3
 
-PASSED=0
-FAILED=0
-pass() { PASSED=$((PASSED + 1)); echo "PASS $*"; }
-fail() { FAILED=$((FAILED + 1)); echo "FAIL $*"; }
-note() { echo "# $*"; }
+# shellcheck source=e2e/report.sh
+. "$ROOT/scripts/e2e/report.sh"
 ms() { echo $(($(date +%s%N) / 1000000)); }
-finish() {
-  echo "$PASSED passed, $FAILED failed"
-  if [ "$FAILED" -eq 0 ]; then exit 0; else exit 1; fi
-}
-abort() { # a setup step failed: count it, clean up, print the summary
-  fail "$*"
-  cleanup
-  finish
-}
 
 if [ "$(id -u)" -ne 0 ]; then
   if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then

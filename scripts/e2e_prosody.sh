@@ -28,26 +28,10 @@ PY=/usr/bin/python3
 MODULE_SRC=$ROOT/tests/fixtures/prosody/mod_auth_external_insecure.lua
 SRC_CACHE=/var/cache/xmpp-extauth-e2e/src
 
-PASSED=0
-FAILED=0
-pass() { PASSED=$((PASSED + 1)); echo "PASS $*"; }
-fail() { FAILED=$((FAILED + 1)); echo "FAIL $*"; }
-note() { echo "# $*"; }
-finish() {
-  echo "$PASSED passed, $FAILED failed"
-  if [ "$FAILED" -eq 0 ]; then exit 0; else exit 1; fi
-}
-abort() {
-  fail "$*"
-  cleanup
-  finish
-}
+# shellcheck source=e2e/report.sh
+. "$ROOT/scripts/e2e/report.sh"
 
-if [ "$(id -u)" -ne 0 ]; then
-  echo "e2e_prosody.sh must run as root (it installs packages and builds lpty)" >&2
-  echo "0 passed, 1 failed"
-  exit 1
-fi
+need_root "it installs packages and builds lpty"
 
 T_START=$(date +%s)
 WORK=""

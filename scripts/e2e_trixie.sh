@@ -23,26 +23,10 @@ case $BIN_ARG in /*) BIN_SRC=$BIN_ARG ;; *) BIN_SRC=$ROOT/$BIN_ARG ;; esac
 . "$ROOT/scripts/e2e/trixie_root.sh"
 INNER=/opt/xmpp-extauth-e2e # the repository's test files, inside the root
 
-PASSED=0
-FAILED=0
-pass() { PASSED=$((PASSED + 1)); echo "PASS $*"; }
-fail() { FAILED=$((FAILED + 1)); echo "FAIL $*"; }
-note() { echo "# $*"; }
-finish() {
-  echo "$PASSED passed, $FAILED failed"
-  if [ "$FAILED" -eq 0 ]; then exit 0; else exit 1; fi
-}
-abort() {
-  fail "$*"
-  cleanup
-  finish
-}
+# shellcheck source=e2e/report.sh
+. "$ROOT/scripts/e2e/report.sh"
 
-if [ "$(id -u)" -ne 0 ]; then
-  echo "e2e_trixie.sh must run as root (debootstrap, chroot, mounts)" >&2
-  echo "0 passed, 1 failed"
-  exit 1
-fi
+need_root "debootstrap, chroot, mounts"
 
 T_START=$(date +%s)
 CLEANED=0
