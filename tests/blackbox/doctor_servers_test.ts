@@ -15,6 +15,7 @@ import { spawnSync } from "node:child_process";
 import {
   chmodSync,
   chownSync,
+  copyFileSync,
   mkdirSync,
   mkdtempSync,
   readFileSync,
@@ -46,13 +47,27 @@ const skip = process.getuid?.() !== 0
   ? "needs lua5.4 (apt-get install -y lua5.4)"
   : false;
 
-/** The runner's command line, its program by absolute path (as a wrapper should name it). */
-function runnerCommand(runner: Runner): string {
+/**
+ * The runner's command line, its program by absolute path (as a wrapper should name it). The
+ * compiled binary is installed in the deployment (under /srv) first, as an admin would: the clone may live under
+ * /tmp, which doctor rightly reports as hidden by systemd's PrivateTmp.
+ */
+function runnerCommand(runner: Runner, dir: string): string {
   const which = spawnSync("sh", ["-c", 'command -v "$1"', "sh", runner.command], {
     encoding: "utf8",
   });
-  const program = runner.command.includes("/") ? runner.command : which.stdout.trim();
+  let program = runner.command.includes("/") ? runner.command : which.stdout.trim();
+  if (runner.name === "binary") program = installedBinary(program, dir);
   return [program, ...runner.prefix].map((a) => `'${a}'`).join(" ");
+}
+
+/** The compiled binary copied into the deployment's own `bin/`, 0755, as an admin installs it. */
+function installedBinary(binary: string, dir: string): string {
+  const path = join(dir, "bin", "xmpp-extauth-binary");
+  mkdirSync(join(dir, "bin"), { recursive: true, mode: 0o755 });
+  copyFileSync(binary, path);
+  chmodSync(path, 0o755);
+  return path;
 }
 
 /** A folder with the program's files, owned for `user`. */
@@ -128,7 +143,9 @@ function prosodySuite(runner: Runner) {
       const wrapper = join(d.dir, "bin", "xmpp-extauth-prosody");
       writeFileSync(
         wrapper,
-        `#!/bin/sh\n# the wrapper\nexec ${runnerCommand(runner)} --url ${api.url} \\\n  ${opts}\n`,
+        `#!/bin/sh\n# the wrapper\nexec ${
+          runnerCommand(runner, d.dir)
+        } --url ${api.url} \\\n  ${opts}\n`,
         { mode: 0o755 },
       );
       writeFileSync(join(d.dir, "plugins", "mod_auth_external_insecure.lua"), "-- stub\n");
@@ -291,7 +308,9 @@ function mongooseimSuite(runner: Runner) {
       const d = base(ejabberd!);
       made.push(d.dir);
       const wrapper = join(d.dir, "bin", "xmpp-extauth");
-      writeFileSync(wrapper, `#!/bin/sh\nexec ${runnerCommand(runner)} "$@"\n`, { mode: 0o755 });
+      writeFileSync(wrapper, `#!/bin/sh\nexec ${runnerCommand(runner, d.dir)} "$@"\n`, {
+        mode: 0o755,
+      });
       const program = `${wrapper} --url ${api.url} --token-file ${d.token} ${options(d)}`;
       const toml = join(d.dir, "mongooseim.toml");
       writeFileSync(
