@@ -15,6 +15,7 @@ import process from "node:process";
 import { gunzipSync } from "node:zlib";
 import { bunBuildCommand, bunExecutable } from "../scripts/build_flags.ts";
 import { buildDeb, type BuiltDeb, EXAMPLE_CONFIG, lintian, PACKAGE_FILES } from "../scripts/deb.ts";
+import { ONCE_ON_DENO } from "./helpers/spawn.ts";
 import { manPage } from "../scripts/man_page.ts";
 import { buildRpm, RPM_FILES } from "../scripts/rpm.ts";
 import { parseCommand } from "../lib/cli/config.ts";
@@ -38,11 +39,12 @@ function have(command: string): boolean {
 
 const EPOCH = 1_767_312_000; // 2026-01-02 00:00:00 UTC
 const LINUX_X64 = process.platform === "linux" && process.arch === "x64";
-const NO_PACKAGE = !LINUX_X64
-  ? "the package is built and installed for Linux x86-64 (amd64) only"
-  : !have("dpkg-deb") || !have("readelf")
-  ? "dpkg-deb or readelf is missing (apt-get install dpkg-dev binutils)"
-  : false;
+const NO_PACKAGE = ONCE_ON_DENO ||
+  (!LINUX_X64
+    ? "the package is built and installed for Linux x86-64 (amd64) only"
+    : !have("dpkg-deb") || !have("readelf")
+    ? "dpkg-deb or readelf is missing (apt-get install dpkg-dev binutils)"
+    : false);
 const IS_ROOT = typeof process.getuid === "function" && process.getuid() === 0;
 const TIMEOUT = 300_000;
 

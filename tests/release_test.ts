@@ -27,6 +27,7 @@ import {
   TARGETS,
 } from "../scripts/release.ts";
 import { RPM_FILES } from "../scripts/rpm.ts";
+import { ONCE_ON_DENO } from "./helpers/spawn.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 /** rpmbuild is there (Debian's `rpm` package): the cross-build also makes the RPMs. */
@@ -419,7 +420,7 @@ describe("SHA256SUMS and failure messages", () => {
   });
 });
 
-describe("release.ts with bun (real cross-compilation)", () => {
+describe("release.ts with bun (real cross-compilation)", { skip: ONCE_ON_DENO }, () => {
   let dir: string;
   before(() => {
     dir = mkdtempSync(join(tmpdir(), "release-build-"));

@@ -43,6 +43,14 @@ export interface Runner {
 const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined";
 const isBun = typeof process.versions.bun === "string";
 
+/**
+ * A `skip` for tests that build real executables or packages: they test scripts the release
+ * runs under Deno, so they run once, under `deno test`, not again under `bun test`.
+ */
+export const ONCE_ON_DENO: string | false = isBun
+  ? "builds real executables or packages: runs once, under deno test"
+  : false;
+
 /** `deno run -A main.ts`, with this very deno when the tests run under Deno. */
 export const DENO: Runner = {
   name: "deno",
