@@ -66,6 +66,34 @@ export class KnownPasswords<V> {
     return "yes";
   }
 
+  /**
+   * Whether `password` matches `verifier`: `"known"` when this process verified it before (one
+   * HMAC), else `"verified"` when `verify` (the KDF) says so — learned then, while `keep()`
+   * holds — or `"no"`. Without `verify` an unknown password is `"no"` (a fresh lookup never
+   * pays the KDF).
+   */
+  async matches(
+    slot: string,
+    user: string,
+    server: string,
+    password: string,
+    verifier: V,
+    verify: ((input: Uint8Array) => Promise<boolean>) | undefined,
+    keep: () => boolean = () => true,
+  ): Promise<"known" | "verified" | "no"> {
+    const known = await this.knows(slot, user, server, password, verifier);
+    if (known !== "unknown") return known === "yes" ? "known" : "no";
+    if (verify === undefined) return "no";
+    const input = encodeInput(user, server, password);
+    try {
+      if (!await verify(input)) return "no";
+      if (keep()) await this.learn(slot, input, verifier);
+      return "verified";
+    } finally {
+      input.fill(0);
+    }
+  }
+
   /** Notes that the password in `input` (see `encodeInput`) matches `verifier`. */
   async learn(slot: string, input: Uint8Array, verifier: V): Promise<void> {
     const mac = new Uint8Array(

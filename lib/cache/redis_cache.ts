@@ -484,17 +484,21 @@ export class RedisAuthCache implements OutageCache {
     if (hasPassword(op)) {
       const verifier = row.verifier;
       if (verifier === undefined) return MISS;
-      const known = await this.known.knows(id, user, server, password!, verifier);
-      if (known === "no") return MISS;
-      if (known === "unknown") {
-        // A fresh answer never pays the KDF: ask the API, whose "yes" teaches this process.
-        if (freshness === "fresh") return MISS;
-        const input = encodeInput(user, server, password);
-        const same = await matchesVerifier(input, decodeBase64(verifier));
-        if (same) await this.known.learn(id, input, verifier);
-        input.fill(0);
-        if (!same || this.live !== live) return MISS;
+      // A fresh answer never pays the KDF: ask the API, whose "yes" teaches this process.
+      const match = await this.known.matches(
+        id,
+        user,
+        server,
+        password!,
+        verifier,
+        freshness === "fresh"
+          ? undefined
+          : (input) => matchesVerifier(input, decodeBase64(verifier)),
+      );
+      if (match === "no") return MISS;
+      if (match === "verified") {
         // Forgotten, or given a new password, by some copy while the KDF ran?
+        if (this.live !== live) return MISS;
         const again = await this.read(live, id);
         if (again?.verifier !== verifier) return MISS;
       }
@@ -576,14 +580,14 @@ export class RedisAuthCache implements OutageCache {
     }
     const stored = (await this.read(live, id))?.verifier;
     if (stored !== undefined) {
-      const known = await this.known.knows(id, user, server, password, stored);
-      let same = known === "yes";
-      if (known === "unknown") {
-        const input = encodeInput(user, server, password);
-        same = await matchesVerifier(input, decodeBase64(stored));
-        if (same) await this.known.learn(id, input, stored);
-        input.fill(0);
-      }
+      const same = await this.known.matches(
+        id,
+        user,
+        server,
+        password,
+        stored,
+        (input) => matchesVerifier(input, decodeBase64(stored)),
+      ) !== "no";
       // The same password again: new times for the verifier already there, no new KDF.
       if (same && await write("r", stored)) return;
     }

@@ -254,23 +254,18 @@ export class SharedAuthCache implements OutageCache {
     const result = semantics.judge(at, now, window);
     if (!result.hit) return MISS;
     if (hasPassword(op)) {
-      const known = await this.known.knows(toKey(id), user, server, password!, verifier!);
-      if (known === "no") return MISS;
-      if (known === "unknown") {
-        // A fresh answer never pays the KDF: ask the API, whose "yes" teaches this process.
-        if (freshness === "fresh") return MISS;
-        const input = encodeInput(user, server, password);
-        const same = await matchesVerifier(input, verifier!);
-        if (!same) {
-          input.fill(0);
-          return MISS;
-        }
-        if (this.store !== store) {
-          input.fill(0);
-          return MISS;
-        }
-        await this.known.learn(toKey(id), input, verifier!);
-        input.fill(0);
+      // A fresh answer never pays the KDF: ask the API, whose "yes" teaches this process.
+      const match = await this.known.matches(
+        toKey(id),
+        user,
+        server,
+        password!,
+        verifier!,
+        freshness === "fresh" ? undefined : (input) => matchesVerifier(input, verifier!),
+        () => this.store === store,
+      );
+      if (match === "no") return MISS;
+      if (match === "verified") {
         // Forgotten, or given a new password, by some process while the KDF ran?
         if (this.store !== store) return MISS;
         const again = this.getRow(store, id);
@@ -318,14 +313,15 @@ export class SharedAuthCache implements OutageCache {
     const row = this.getRow(store, id);
     const stored = row?.verifier;
     if (stored !== undefined) {
-      const known = await this.known.knows(toKey(id), user, server, password, stored);
-      let same = known === "yes";
-      if (known === "unknown") {
-        const input = encodeInput(user, server, password);
-        same = await matchesVerifier(input, stored);
-        if (same && this.store === store) await this.known.learn(toKey(id), input, stored);
-        input.fill(0);
-      }
+      const same = await this.known.matches(
+        toKey(id),
+        user,
+        server,
+        password,
+        stored,
+        (input) => matchesVerifier(input, stored),
+        () => this.store === store,
+      ) !== "no";
       // The same password again: new times for the verifier already there, no new KDF.
       if (same && (this.write((sql) => sql.refresh.run(id, now, stored, since)) ?? 0) > 0) return;
     }
