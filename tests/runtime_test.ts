@@ -1,6 +1,5 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -8,6 +7,7 @@ import { classifyFetchError } from "../lib/api/failures.ts";
 import { writeAll } from "../lib/runtime/common.ts";
 import { detectRuntime } from "../lib/runtime/mod.ts";
 import { type Api, reply, startApi } from "./helpers/api_server.ts";
+import { makeCa, makeLeaf } from "./helpers/tls.ts";
 
 const runtime = detectRuntime();
 const dir = mkdtempSync(join(tmpdir(), "xmpp-extauth-runtime-"));
@@ -48,63 +48,9 @@ describe("createFetch with a private CA", () => {
   let url = "";
   let caPem = "";
   before(async () => {
-    const openssl = (...args: string[]) =>
-      execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
-    openssl(
-      "req",
-      "-x509",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-keyout",
-      "ca.key",
-      "-out",
-      "ca.pem",
-      "-days",
-      "2",
-      "-subj",
-      "/CN=xmpp-extauth test CA",
-      "-addext",
-      "basicConstraints=critical,CA:TRUE",
-      "-addext",
-      "keyUsage=critical,keyCertSign,cRLSign",
-    );
-    openssl(
-      "req",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-keyout",
-      "leaf.key",
-      "-out",
-      "leaf.csr",
-      "-subj",
-      "/CN=127.0.0.1",
-    );
-    writeFileSync(
-      join(dir, "leaf.ext"),
-      "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-    );
-    openssl(
-      "x509",
-      "-req",
-      "-in",
-      "leaf.csr",
-      "-CA",
-      "ca.pem",
-      "-CAkey",
-      "ca.key",
-      "-CAcreateserial",
-      "-out",
-      "leaf.pem",
-      "-days",
-      "2",
-      "-extfile",
-      "leaf.ext",
-    );
-    caPem = readFileSync(join(dir, "ca.pem"), "utf8");
+    caPem = makeCa(dir, "ca");
     server = await startApi({
-      tls: { key: readFileSync(join(dir, "leaf.key")), cert: readFileSync(join(dir, "leaf.pem")) },
+      tls: makeLeaf(dir, "ca"),
       mode: { handle: (_req, _body, res) => reply(res, 200, '{"success":true}') },
     });
     url = `${server.origin}/login`;

@@ -35,6 +35,7 @@ import {
   startExtauth,
   TRUE,
 } from "../helpers/spawn.ts";
+import { makeCa, makeLeaf } from "../helpers/tls.ts";
 
 const T = { timeout: 90_000 };
 const PASSWORD = "Rot-Pw-5521-leakcheck";
@@ -299,66 +300,10 @@ for (const runner of runners()) {
     it("trusts a rotated CA file from the next connection on", T, async () => {
       const tls = join(dir, "tls");
       mkdirSync(tls);
-      const openssl = (...args: string[]) =>
-        execFileSync("openssl", args, { cwd: tls, stdio: "pipe" });
-      for (const ca of ["old", "new"]) {
-        openssl(
-          "req",
-          "-x509",
-          "-newkey",
-          "rsa:2048",
-          "-nodes",
-          "-keyout",
-          `${ca}.key`,
-          "-out",
-          `${ca}.pem`,
-          "-days",
-          "2",
-          "-subj",
-          `/CN=xmpp-extauth rotation ${ca} CA`,
-          "-addext",
-          "basicConstraints=critical,CA:TRUE",
-          "-addext",
-          "keyUsage=critical,keyCertSign,cRLSign",
-        );
-      }
-      openssl(
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "leaf.key",
-        "-out",
-        "leaf.csr",
-        "-subj",
-        "/CN=127.0.0.1",
-      );
-      writeFileSync(
-        join(tls, "leaf.ext"),
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-      );
-      openssl(
-        "x509",
-        "-req",
-        "-in",
-        "leaf.csr",
-        "-CA",
-        "new.pem",
-        "-CAkey",
-        "new.key",
-        "-CAcreateserial",
-        "-out",
-        "leaf.pem",
-        "-days",
-        "2",
-        "-extfile",
-        "leaf.ext",
-      );
-      const server: Server = createServer({
-        key: readFileSync(join(tls, "leaf.key")),
-        cert: readFileSync(join(tls, "leaf.pem")),
-      }, (req, res) => {
+      const oldCa = makeCa(tls, "old");
+      makeCa(tls, "new");
+      const leaf = makeLeaf(tls, "new");
+      const server: Server = createServer(leaf, (req, res) => {
         req.resume();
         req.on("end", () => {
           res.writeHead(200, { "content-type": "application/json" });
@@ -368,7 +313,7 @@ for (const runner of runners()) {
       await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
       const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
       const caFile = join(tls, "ca.pem");
-      writeFileSync(caFile, readFileSync(join(tls, "old.pem")));
+      writeFileSync(caFile, oldCa);
       const p = startExtauth(runner, [
         "--url",
         url,
